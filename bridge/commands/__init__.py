@@ -1,0 +1,5 @@
+"""Subcommands of ``vmb``, in the order ``vmb --help`` lists them (one module each)."""
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "eval",
+)

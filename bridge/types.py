@@ -37,7 +37,8 @@ def _check_velocity(velocity: int) -> None:
 
 
 def _check_shape(name: str, array: NDArray[Any], shape: tuple[int | None, ...]) -> None:
-    ok = array.ndim == len(shape) and all(want is None or got == want for got, want in zip(array.shape, shape, strict=True))
+    pairs = zip(array.shape, shape, strict=False)
+    ok = array.ndim == len(shape) and all(want is None or got == want for got, want in pairs)
     if not ok:
         wanted = "x".join("n" if s is None else str(s) for s in shape)
         raise VmbError(f"{name} must have shape {wanted}, got {'x'.join(map(str, array.shape))}")
@@ -179,7 +180,7 @@ class PianoRoll:
         return cls(velocity, onset, fps, lowest_pitch)
 
     def to_notes(self, channel: int = 0) -> list[Note]:
-        """Notes from the roll: a note starts at an onset or a rising edge and ends at a falling edge or the next onset."""
+        """Notes from the roll: a note starts at an onset or rising edge, ends at a falling edge or the next onset."""
         notes: list[Note] = []
         active = self.active
         for key in range(self.n_keys):

@@ -1,0 +1,146 @@
+"""Transcription scores with mir_eval: onset F1 at 50 and 100 ms, onset+offset F1, frame F1, velocity error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import mir_eval
+import numpy as np
+from numpy.typing import NDArray
+
+from bridge.errors import InputFileError
+from bridge.midi import read_midi
+from bridge.notes_csv import read_notes_csv
+from bridge.types import Note, PianoRoll
+
+MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
+
+
+@dataclass(frozen=True, slots=True)
+class PRF:
+    precision: float
+    recall: float
+    f1: float
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    onset_50ms: PRF
+    onset_100ms: PRF
+    onset_offset_50ms: PRF
+    frame: PRF
+    frame_fps: float
+    velocity_mae: float | None
+    n_reference: int
+    n_estimate: int
+    shift: float
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def load_notes(path: Path | str) -> list[Note]:
+    """Notes from a MIDI file or a notes CSV, told apart by the suffix."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        return read_notes_csv(path)
+    if path.suffix.lower() in MIDI_SUFFIXES:
+        return read_midi(path).notes
+    raise InputFileError(f"{path} is neither a MIDI file ({', '.join(MIDI_SUFFIXES)}) nor a .csv of notes: convert it")
+
+
+def shift_notes(notes: Sequence[Note], shift: float) -> list[Note]:
+    """Notes moved by ``shift`` seconds; notes that would start before 0 are dropped."""
+    return [replace(n, start=n.start + shift, end=n.end + shift) for n in notes if n.start + shift >= 0]
+
+
+def _intervals(notes: Sequence[Note]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    if not notes:
+        return np.zeros((0, 2)), np.zeros(0)
+    intervals = np.array([[n.start, n.end] for n in notes], dtype=float)
+    pitches_hz = np.array([mir_eval.util.midi_to_hz(n.pitch) for n in notes], dtype=float)
+    return intervals, pitches_hz
+
+
+def _note_prf(ref: Sequence[Note], est: Sequence[Note], onset_tolerance: float, with_offset: bool) -> PRF:
+    if not ref or not est:
+        return PRF(0.0, 0.0, 0.0) if ref or est else PRF(1.0, 1.0, 1.0)
+    ref_i, ref_p = _intervals(ref)
+    est_i, est_p = _intervals(est)
+    p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ref_i, ref_p, est_i, est_p, onset_tolerance=onset_tolerance,
+        offset_ratio=0.2 if with_offset else None, offset_min_tolerance=0.05)
+    return PRF(float(p), float(r), float(f))
+
+
+def _frame_prf(ref: Sequence[Note], est: Sequence[Note], fps: float) -> PRF:
+    n_frames = 1 + int(np.ceil(fps * max([n.end for n in [*ref, *est]], default=0.0)))
+    ref_roll = PianoRoll.from_notes(ref, fps, 0, 128, n_frames).active
+    est_roll = PianoRoll.from_notes(est, fps, 0, 128, n_frames).active
+    true_pos = float(np.sum(ref_roll & est_roll))
+    n_ref, n_est = float(ref_roll.sum()), float(est_roll.sum())
+    if n_ref == 0 and n_est == 0:
+        return PRF(1.0, 1.0, 1.0)
+    precision = true_pos / n_est if n_est else 0.0
+    recall = true_pos / n_ref if n_ref else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return PRF(precision, recall, f1)
+
+
+def _velocity_mae(ref: Sequence[Note], est: Sequence[Note]) -> float | None:
+    """Mean absolute velocity difference (MIDI units) over notes matched by onset at 50 ms."""
+    if not ref or not est:
+        return None
+    ref_i, ref_p = _intervals(ref)
+    est_i, est_p = _intervals(est)
+    pairs = mir_eval.transcription.match_notes(ref_i, ref_p, est_i, est_p, onset_tolerance=0.05, offset_ratio=None)
+    if not pairs:
+        return None
+    return float(np.mean([abs(ref[i].velocity - est[j].velocity) for i, j in pairs]))
+
+
+def score(reference: Sequence[Note], estimate: Sequence[Note], fps: float = 30.0, shift: float = 0.0) -> Scores:
+    """Score ``estimate`` (moved by ``shift`` seconds) against ``reference``."""
+    est = shift_notes(estimate, shift) if shift else list(estimate)
+    ref = list(reference)
+    return Scores(
+        onset_50ms=_note_prf(ref, est, 0.05, with_offset=False),
+        onset_100ms=_note_prf(ref, est, 0.10, with_offset=False),
+        onset_offset_50ms=_note_prf(ref, est, 0.05, with_offset=True),
+        frame=_frame_prf(ref, est, fps),
+        frame_fps=fps,
+        velocity_mae=_velocity_mae(ref, est),
+        n_reference=len(ref),
+        n_estimate=len(est),
+        shift=shift,
+    )
+
+
+def best_shift(reference: Sequence[Note], estimate: Sequence[Note], max_shift: float = 1.0,
+               step: float = 0.005) -> float:
+    """The constant offset (seconds) to add to the estimate that best lines its onsets up with the reference.
+
+    A coarse search on onset-time histograms, then mir_eval onset F1 at 50 ms around the best few candidates.
+    """
+    if not reference or not estimate:
+        return 0.0
+    ref_on = np.array([n.start for n in reference])
+    est_on = np.array([n.start for n in estimate])
+    candidates = np.arange(-max_shift, max_shift + step / 2, step)
+    counts = np.array([_count_matches(ref_on, est_on + s, 0.025) for s in candidates])
+    top = candidates[np.argsort(-counts, kind="stable")[:5]]
+    fine = np.unique(np.round(np.concatenate([top + d for d in np.arange(-0.01, 0.0101, 0.001)]), 4))
+    f1s = [_note_prf(reference, shift_notes(estimate, float(s)), 0.05, with_offset=False).f1 for s in fine]
+    best = float(fine[int(np.argmax(f1s))])
+    return round(best, 3)
+
+
+def _count_matches(ref_on: NDArray[np.float64], est_on: NDArray[np.float64], tolerance: float) -> int:
+    ref_sorted = np.sort(ref_on)
+    idx = np.clip(np.searchsorted(ref_sorted, est_on), 1, len(ref_sorted) - 1) if len(ref_sorted) > 1 else None
+    if idx is None:
+        return int(np.sum(np.abs(est_on - ref_sorted[0]) <= tolerance))
+    nearest = np.minimum(np.abs(ref_sorted[idx] - est_on), np.abs(ref_sorted[idx - 1] - est_on))
+    return int(np.sum(nearest <= tolerance))

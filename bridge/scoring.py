@@ -122,25 +122,31 @@ def best_shift(reference: Sequence[Note], estimate: Sequence[Note], max_shift: f
                step: float = 0.005) -> float:
     """The constant offset (seconds) to add to the estimate that best lines its onsets up with the reference.
 
-    A coarse search on onset-time histograms, then mir_eval onset F1 at 50 ms around the best few candidates.
+    A coarse search counting onsets that line up within 25 ms, then the median residual of the matched onsets.
     """
     if not reference or not estimate:
         return 0.0
-    ref_on = np.array([n.start for n in reference])
+    ref_on = np.sort(np.array([n.start for n in reference]))
     est_on = np.array([n.start for n in estimate])
     candidates = np.arange(-max_shift, max_shift + step / 2, step)
-    counts = np.array([_count_matches(ref_on, est_on + s, 0.025) for s in candidates])
-    top = candidates[np.argsort(-counts, kind="stable")[:5]]
-    fine = np.unique(np.round(np.concatenate([top + d for d in np.arange(-0.01, 0.0101, 0.001)]), 4))
-    f1s = [_note_prf(reference, shift_notes(estimate, float(s)), 0.05, with_offset=False).f1 for s in fine]
-    best = float(fine[int(np.argmax(f1s))])
-    return round(best, 3)
+    counts = [int(np.sum(_nearest_gap(ref_on, est_on + s) <= 0.025)) for s in candidates]
+    coarse = float(candidates[int(np.argmax(counts))])
+    # Refine: the median residual of the onsets that the coarse shift matched within 50 ms.
+    moved = est_on + coarse
+    gaps = _nearest_signed_gap(ref_on, moved)
+    matched = np.abs(gaps) <= 0.05
+    fine = coarse + (float(np.median(gaps[matched])) if matched.any() else 0.0)
+    return round(fine, 3)
 
 
-def _count_matches(ref_on: NDArray[np.float64], est_on: NDArray[np.float64], tolerance: float) -> int:
-    ref_sorted = np.sort(ref_on)
-    idx = np.clip(np.searchsorted(ref_sorted, est_on), 1, len(ref_sorted) - 1) if len(ref_sorted) > 1 else None
-    if idx is None:
-        return int(np.sum(np.abs(est_on - ref_sorted[0]) <= tolerance))
-    nearest = np.minimum(np.abs(ref_sorted[idx] - est_on), np.abs(ref_sorted[idx - 1] - est_on))
-    return int(np.sum(nearest <= tolerance))
+def _nearest_signed_gap(ref_sorted: NDArray[np.float64], onsets: NDArray[np.float64]) -> NDArray[np.float64]:
+    """For each onset, the reference onset nearest to it minus the onset."""
+    idx = np.clip(np.searchsorted(ref_sorted, onsets), 0, len(ref_sorted) - 1)
+    left = np.clip(idx - 1, 0, len(ref_sorted) - 1)
+    right_gap = ref_sorted[idx] - onsets
+    left_gap = ref_sorted[left] - onsets
+    return np.where(np.abs(left_gap) < np.abs(right_gap), left_gap, right_gap)
+
+
+def _nearest_gap(ref_sorted: NDArray[np.float64], onsets: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.abs(_nearest_signed_gap(ref_sorted, onsets))

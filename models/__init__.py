@@ -1,0 +1,1 @@
+"""Training code, exported ONNX weights and model cards. Imports ``bridge``; ``bridge`` never imports this."""

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from bridge.decoding import DecoderSettings, StreamingDecoder, decode, notes_from_edges
+from bridge.types import Activations, Note, NoteOff, NoteOn, PianoRoll
+from tests.strategies import grid_notes
+
+FPS = 30.0
+
+
+def perfect_activations(notes: list[Note], n_frames: int) -> list[Activations]:
+    roll = PianoRoll.from_notes(notes, FPS, n_frames=n_frames)
+    return [
+        Activations(i / FPS, roll.onset[i].astype(np.float32), roll.active[i].astype(np.float32),
+                    (roll.velocity[i] / 127).astype(np.float32))
+        for i in range(n_frames)
+    ]
+
+
+def random_activations(seed: int, n_frames: int, n_keys: int = 8) -> list[Activations]:
+    rng = np.random.default_rng(seed)
+    return [Activations(i / FPS, rng.random(n_keys, dtype=np.float32), rng.random(n_keys, dtype=np.float32),
+                        rng.random(n_keys, dtype=np.float32)) for i in range(n_frames)]
+
+
+@given(grid_notes(fps=FPS, max_notes=20))
+def test_perfect_activations_decode_to_the_notes(notes: list[Note]) -> None:
+    # Onsets in two adjacent frames read as one onset, so each note lasts two frames or more here.
+    assume(all(round(n.duration * FPS) >= 2 for n in notes))
+    n_frames = max((round(n.end * FPS) for n in notes), default=0) + 2
+    got = notes_from_edges(decode(perfect_activations(notes, n_frames), settings=DecoderSettings(min_frames=1)))
+
+    def frames(ns: list[Note]) -> list[tuple[int, int, int, int]]:
+        return sorted((n.pitch, round(n.start * FPS), round(n.end * FPS), n.velocity) for n in ns)
+
+    assert frames(got) == frames(notes)
+
+
+@settings(max_examples=50)
+@given(st.integers(0, 10_000), st.lists(st.integers(1, 17), min_size=1, max_size=12))
+def test_chunking_does_not_change_decoding(seed: int, chunk_sizes: list[int]) -> None:
+    frames = random_activations(seed, 120)
+    whole = decode(frames, n_keys=8)
+    decoder = StreamingDecoder(8)
+    chunked = []
+    i = 0
+    sizes = iter(chunk_sizes * 200)
+    while i < len(frames):
+        step = next(sizes)
+        for frame in frames[i:i + step]:
+            chunked.extend(decoder.push(frame))
+        i += step
+    chunked.extend(decoder.close(frames[-1].t))
+    assert chunked == whole
+
+
+@settings(max_examples=50)
+@given(st.integers(0, 10_000))
+def test_every_note_on_gets_exactly_one_note_off_after_close(seed: int) -> None:
+    edges = decode(random_activations(seed, 90), n_keys=8)
+    sounding: set[int] = set()
+    for edge in edges:
+        if isinstance(edge, NoteOn):
+            assert edge.pitch not in sounding, "a note on while the key already sounds"
+            sounding.add(edge.pitch)
+        else:
+            assert isinstance(edge, NoteOff) and edge.pitch in sounding, "a note off without its note on"
+            sounding.remove(edge.pitch)
+    assert not sounding
+
+
+def test_repeated_note_is_re_struck_and_hysteresis_holds_a_wobbly_key() -> None:
+    onset = [1, 0, 0, 0, 1, 0, 0, 0]
+    frame = [1, 0.4, 0.35, 1, 1, 0.4, 0.1, 0]
+    frames = [Activations(i / FPS, np.array([o], np.float32), np.array([f], np.float32), np.array([0.5], np.float32))
+              for i, (o, f) in enumerate(zip(onset, frame, strict=True))]
+    notes = notes_from_edges(decode(frames, n_keys=1))
+    assert [(round(n.start * FPS), round(n.end * FPS), n.velocity) for n in notes] == [(0, 4, 64), (4, 6, 64)]
+
+
+def test_frames_out_of_order_are_refused() -> None:
+    decoder = StreamingDecoder(1)
+    decoder.push(Activations(1.0, np.zeros(1, np.float32), np.zeros(1, np.float32), np.zeros(1, np.float32)))
+    with pytest.raises(Exception, match="time order"):
+        decoder.push(Activations(0.5, np.zeros(1, np.float32), np.zeros(1, np.float32), np.zeros(1, np.float32)))

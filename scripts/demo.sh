@@ -17,7 +17,7 @@ $VMB convert "$OUT/notes.csv" -o "$OUT/roundtrip.mid"
 echo "== a synthetic performance video of the same music, with exact labels"
 $VMB synth "$SOURCE" -o "$OUT/performance.mp4" --labels "$OUT/labels.npz" --style grand --seed 1 --duration 8 --size 1280x720
 
-if $VMB --help | grep -q " render "; then
+if $VMB render --help >/dev/null 2>&1; then
   echo "== audio through the default General MIDI instrument"
   $VMB render "$OUT/roundtrip.mid" -o "$OUT/stems" --mix
 fi

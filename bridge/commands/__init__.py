@@ -4,4 +4,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "convert",
     "eval",
     "synth",
+    "render",
+    "plugins",
 )

@@ -1,0 +1,182 @@
+"""Instrument presets in TOML: an instrument (a VST3 plugin or a SoundFont) and an effect chain.
+
+See ``docs/rendering.md`` for the format. Unknown keys are rejected with a message naming them;
+relative paths are resolved against the preset file's folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.errors import PresetError
+
+SOUNDFONT_DEFAULT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class SoundFontInstrument:
+    """A General MIDI SoundFont played by FluidSynth; ``program=None`` takes the MIDI track's program."""
+
+    soundfont: str = SOUNDFONT_DEFAULT
+    program: int | None = None
+    bank: int = 0
+    gain: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Vst3Instrument:
+    """A VST3 instrument plugin with optional raw state, ``.vstpreset`` and parameter values."""
+
+    path: str
+    plugin_name: str | None = None
+    state: str | None = None
+    vstpreset: str | None = None
+    parameters: dict[str, float | str | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EffectSpec:
+    """One effect: a pedalboard built-in by class name (``kind = "reverb"``) or ``kind = "vst3"``."""
+
+    kind: str
+    path: str | None = None
+    plugin_name: str | None = None
+    parameters: dict[str, float | str | bool] = field(default_factory=dict)
+
+
+Instrument = SoundFontInstrument | Vst3Instrument
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentPreset:
+    name: str
+    instrument: Instrument
+    effects: tuple[EffectSpec, ...] = ()
+    transpose: int = 0
+
+
+DEFAULT_PRESET = InstrumentPreset(name="soundfont", instrument=SoundFontInstrument())
+
+
+def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise PresetError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _resolve(base: Path, value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise PresetError(f"{where} must be a non-empty path string")
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path))
+
+
+def _parameters(table: Any, where: str) -> dict[str, float | str | bool]:
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise PresetError(f"{where} must be a table of name = value")
+    out: dict[str, float | str | bool] = {}
+    for key, value in table.items():
+        if isinstance(value, bool | str):
+            out[key] = value
+        elif isinstance(value, int | float):
+            out[key] = float(value)
+        else:
+            raise PresetError(f"{where}.{key} must be a number, string or boolean, got {type(value).__name__}")
+    return out
+
+
+def _int(table: dict[str, Any], key: str, where: str, lo: int, hi: int) -> int | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise PresetError(f"{where}.{key} must be an integer {lo}-{hi}, got {value!r}")
+    return value
+
+
+def _instrument(table: Any, base: Path, where: str) -> Instrument:
+    if not isinstance(table, dict):
+        raise PresetError(f'{where}: add an [instrument] table with kind = "vst3" or "soundfont"')
+    kind = table.get("kind")
+    if kind == "soundfont":
+        _check_keys(where, table, {"kind", "soundfont", "program", "bank", "gain"})
+        soundfont = table.get("soundfont", SOUNDFONT_DEFAULT)
+        if soundfont != SOUNDFONT_DEFAULT:
+            soundfont = _resolve(base, soundfont, f"{where}.soundfont")
+        gain = table.get("gain", 0.5)
+        if not isinstance(gain, int | float) or not 0 < gain <= 10:
+            raise PresetError(f"{where}.gain must be a number in (0, 10], got {gain!r}")
+        return SoundFontInstrument(
+            soundfont=soundfont,
+            program=_int(table, "program", where, 0, 127),
+            bank=_int(table, "bank", where, 0, 16383) or 0,
+            gain=float(gain),
+        )
+    if kind == "vst3":
+        _check_keys(where, table, {"kind", "path", "plugin_name", "state", "vstpreset", "parameters"})
+        if "path" not in table:
+            raise PresetError(f'{where}: kind = "vst3" needs path = "/path/to/Plugin.vst3"')
+        return Vst3Instrument(
+            path=_resolve(base, table["path"], f"{where}.path"),
+            plugin_name=table.get("plugin_name"),
+            state=_resolve(base, table["state"], f"{where}.state") if "state" in table else None,
+            vstpreset=_resolve(base, table["vstpreset"], f"{where}.vstpreset") if "vstpreset" in table else None,
+            parameters=_parameters(table.get("parameters"), f"{where}.parameters"),
+        )
+    raise PresetError(f'{where}.kind must be "vst3" or "soundfont", got {kind!r}')
+
+
+def _effect(table: Any, base: Path, where: str) -> EffectSpec:
+    if not isinstance(table, dict) or not isinstance(table.get("kind"), str):
+        raise PresetError(f'{where}: each [[effects]] needs kind = "reverb" (a pedalboard effect) or "vst3"')
+    kind = table["kind"]
+    if kind == "vst3":
+        _check_keys(where, table, {"kind", "path", "plugin_name", "parameters"})
+        if "path" not in table:
+            raise PresetError(f'{where}: kind = "vst3" needs path = "/path/to/Effect.vst3"')
+        return EffectSpec(
+            kind="vst3",
+            path=_resolve(base, table["path"], f"{where}.path"),
+            plugin_name=table.get("plugin_name"),
+            parameters=_parameters(table.get("parameters"), f"{where}.parameters"),
+        )
+    params = {k: v for k, v in table.items() if k != "kind"}
+    return EffectSpec(kind=kind, parameters=_parameters(params, where))
+
+
+def parse_preset(data: dict[str, Any], name: str, base: Path) -> InstrumentPreset:
+    """Turn a parsed TOML table into a preset; ``base`` resolves relative paths."""
+    _check_keys(name, data, {"instrument", "effects", "transpose"})
+    effects = data.get("effects", [])
+    if not isinstance(effects, list):
+        raise PresetError(f"{name}: effects must be an array of tables ([[effects]])")
+    transpose = data.get("transpose", 0)
+    if not isinstance(transpose, int) or not -48 <= transpose <= 48:
+        raise PresetError(f"{name}: transpose must be semitones -48..48, got {transpose!r}")
+    return InstrumentPreset(
+        name=name,
+        instrument=_instrument(data.get("instrument"), base, f"{name} [instrument]"),
+        effects=tuple(_effect(e, base, f"{name} [[effects]] #{i + 1}") for i, e in enumerate(effects)),
+        transpose=transpose,
+    )
+
+
+def load_preset(path: str | Path) -> InstrumentPreset:
+    """Load a preset file, or a name from ``presets/instruments/`` (``"sine"`` for ``sine.toml``)."""
+    file = Path(path)
+    if not file.exists() and not file.suffix:
+        bundled = Path(__file__).resolve().parent.parent / "presets" / "instruments" / f"{file.name}.toml"
+        if bundled.exists():
+            file = bundled
+    if not file.is_file():
+        raise PresetError(f"preset {path} not found: give a .toml file or a name from presets/instruments/")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PresetError(f"{file}: not valid TOML ({exc}); fix the syntax") from exc
+    return parse_preset(data, file.stem, file.parent)

@@ -1,0 +1,213 @@
+"""Block renderers for one track: a SoundFont through FluidSynth, or a VST3 instrument, then effects.
+
+Every engine renders ``frames`` samples starting at ``start`` seconds into a float32 array
+``(2, frames)``; called block after block it keeps its state, so memory stays bounded on long files.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bridge.errors import PluginError, SystemDependencyError
+from bridge.instrument_presets import SOUNDFONT_DEFAULT, EffectSpec, SoundFontInstrument, Vst3Instrument
+from bridge.plugins import load_vst3, set_parameters
+from bridge.types import Note
+
+log = logging.getLogger(__name__)
+
+Audio = NDArray[np.float32]
+DRUM_CHANNEL = 9
+SOUNDFONT_CANDIDATES = (
+    Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
+    Path("/usr/share/soundfonts/FluidR3_GM.sf2"),
+    Path("/usr/share/sounds/sf2/default-GM.sf2"),
+)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Event:
+    """A MIDI event at an absolute time: note on/off (``kind`` 0x90/0x80) or a control change (0xB0)."""
+
+    t: float
+    order: int  # note offs (0) before controls (1) before note ons (2) at the same time
+    kind: int
+    data1: int
+    data2: int
+
+
+def note_events(
+    notes: tuple[Note, ...], controls: tuple[tuple[float, int, int], ...] = (), transpose: int = 0
+) -> list[Event]:
+    events: list[Event] = []
+    for note in notes:
+        pitch = min(127, max(0, note.pitch + transpose))
+        events.append(Event(note.start, 2, 0x90, pitch, note.velocity))
+        events.append(Event(note.end, 0, 0x80, pitch, 0))
+    events.extend(Event(t, 1, 0xB0, control, value) for t, control, value in controls)
+    return sorted(events)
+
+
+class Engine(Protocol):
+    def render(self, start: float, frames: int) -> Audio: ...
+
+
+def _window(events: list[Event], start: float, end: float) -> list[Event]:
+    lo = bisect.bisect_left(events, Event(start, -1, 0, 0, 0))
+    hi = bisect.bisect_left(events, Event(end, -1, 0, 0, 0))
+    return events[lo:hi]
+
+
+def default_soundfont() -> Path:
+    """The best General MIDI bank installed: FluidR3 if present, else the TimGM6mb that pretty_midi carries."""
+    for candidate in SOUNDFONT_CANDIDATES:
+        if candidate.is_file():
+            return candidate
+    try:
+        import pretty_midi
+    except ImportError as exc:
+        raise PluginError("no General MIDI SoundFont found: apt-get install fluid-soundfont-gm, or give one") from exc
+    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+
+
+class SoundFontEngine:
+    def __init__(self, spec: SoundFontInstrument, events: list[Event], program: int, is_drum: bool, sample_rate: int):
+        try:
+            import fluidsynth
+        except (ImportError, OSError) as exc:
+            raise SystemDependencyError(
+                f"FluidSynth is not usable ({exc}); install libfluidsynth3 (Debian) or fluid-synth (Homebrew)"
+            ) from exc
+        path = default_soundfont() if spec.soundfont == SOUNDFONT_DEFAULT else Path(spec.soundfont)
+        if not path.is_file():
+            raise PluginError(f'SoundFont {path} not found; give an existing .sf2 file or soundfont = "default"')
+        self.synth = fluidsynth.Synth(gain=spec.gain, samplerate=float(sample_rate))
+        sfid = self.synth.sfload(str(path))
+        if sfid < 0:
+            raise PluginError(f"SoundFont {path} could not be loaded; check it is a valid .sf2 file")
+        self.channel = DRUM_CHANNEL if is_drum else 0
+        bank = 128 if is_drum else spec.bank
+        self.synth.program_select(self.channel, sfid, bank, spec.program if spec.program is not None else program)
+        self.events = events
+        self.sample_rate = sample_rate
+
+    def _apply(self, event: Event) -> None:
+        if event.kind == 0x90:
+            self.synth.noteon(self.channel, event.data1, event.data2)
+        elif event.kind == 0x80:
+            self.synth.noteoff(self.channel, event.data1)
+        else:
+            self.synth.cc(self.channel, event.data1, event.data2)
+
+    def render(self, start: float, frames: int) -> Audio:
+        end = start + frames / self.sample_rate
+        out = np.zeros((frames, 2), dtype=np.float32)
+        done = 0
+        for event in _window(self.events, start, end):
+            at = min(frames, max(done, round((event.t - start) * self.sample_rate)))
+            if at > done:
+                out[done:at] = self._samples(at - done)
+                done = at
+            self._apply(event)
+        if frames > done:
+            out[done:] = self._samples(frames - done)
+        return np.ascontiguousarray(out.T)
+
+    def _samples(self, n: int) -> Audio:
+        raw = np.asarray(self.synth.get_samples(n), dtype=np.float32)
+        return (raw.reshape(n, 2) / 32768.0).astype(np.float32)
+
+
+class Vst3Engine:
+    def __init__(self, spec: Vst3Instrument, events: list[Event], sample_rate: int):
+        self.plugin = load_vst3(spec.path, spec.plugin_name)
+        if not self.plugin.is_instrument:
+            raise PluginError(f"{spec.path} is an effect, not an instrument; put it under [[effects]]")
+        if spec.state is not None:
+            try:
+                self.plugin.raw_state = Path(spec.state).read_bytes()
+            except OSError as exc:
+                raise PluginError(
+                    f"state file {spec.state} cannot be read ({exc}); save one with vmb plugins save-state"
+                ) from exc
+        if spec.vstpreset is not None:
+            if not Path(spec.vstpreset).is_file():
+                raise PluginError(f"vstpreset {spec.vstpreset} not found; give an existing .vstpreset file")
+            self.plugin.load_preset(spec.vstpreset)
+        set_parameters(self.plugin, spec.parameters, spec.path)
+        self.events = events
+        self.sample_rate = sample_rate
+        self.first = True
+
+    def render(self, start: float, frames: int) -> Audio:
+        duration = frames / self.sample_rate
+        messages = [
+            (bytes([event.kind, event.data1, event.data2]), max(0.0, event.t - start))
+            for event in _window(self.events, start, start + duration)
+        ]
+        audio = self.plugin(
+            messages,
+            duration=duration,
+            sample_rate=self.sample_rate,
+            num_channels=2,
+            buffer_size=8192,
+            reset=self.first,
+        )
+        self.first = False
+        return _stereo(np.asarray(audio, dtype=np.float32), frames)
+
+
+def _stereo(audio: Audio, frames: int) -> Audio:
+    if audio.ndim == 1:
+        audio = audio[None, :]
+    if audio.shape[0] == 1:
+        audio = np.repeat(audio, 2, axis=0)
+    out = np.zeros((2, frames), dtype=np.float32)
+    n = min(frames, audio.shape[1])
+    out[:, :n] = audio[:2, :n]
+    return out
+
+
+def build_effect(spec: EffectSpec) -> Any:
+    import pedalboard
+
+    if spec.kind == "vst3":
+        assert spec.path is not None
+        plugin = load_vst3(spec.path, spec.plugin_name)
+        set_parameters(plugin, spec.parameters, spec.path)
+        return plugin
+    builtins = {name.lower(): getattr(pedalboard, name) for name in dir(pedalboard) if not name.startswith("_")}
+    cls = builtins.get(spec.kind.lower())
+    if cls is None or not isinstance(cls, type) or not issubclass(cls, pedalboard.Plugin):
+        raise PluginError(
+            f'unknown effect kind {spec.kind!r}; use "vst3" or a pedalboard effect'
+            " such as reverb, delay, compressor, gain"
+        )
+    try:
+        return cls(**spec.parameters)
+    except TypeError as exc:
+        raise PluginError(f"effect {spec.kind}: bad parameters {sorted(spec.parameters)} ({exc})") from exc
+
+
+class EffectChain:
+    """Effects run on the instrument's blocks in order; mono effects get the mix and are spread to stereo."""
+
+    def __init__(self, specs: tuple[EffectSpec, ...], sample_rate: int):
+        self.effects = [build_effect(spec) for spec in specs]
+        self.names = [spec.path or spec.kind for spec in specs]
+        self.sample_rate = sample_rate
+        self.first = True
+
+    def process(self, audio: Audio) -> Audio:
+        for effect in self.effects:
+            audio = _stereo(
+                np.asarray(effect.process(audio, self.sample_rate, reset=self.first), dtype=np.float32), audio.shape[1]
+            )
+        self.first = False
+        return audio

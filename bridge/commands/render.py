@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         if result.path is not None:
             print(
                 f"{result.path}  ({result.track}, {result.preset},"
-                f" peak {result.peak_db:.1f} dBFS, {result.seconds:.1f} s)"
+                f" peak {result.peak_db:.1f} dBFS, rendered in {result.seconds:.1f} s)"
             )
         else:
             print(f"FAILED {result.track} ({result.preset}): {result.error}", file=sys.stderr)

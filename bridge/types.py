@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bridge.errors import CalibrationError, VmbError
-from bridge.geometry import N_PIANO_KEYS, KeyLayout, apply_homography
+from bridge.geometry import N_PIANO_KEYS, KeyLayout, apply_homography, is_black
 
 FloatArray = NDArray[np.float32]
 
@@ -284,7 +284,7 @@ class KeyboardGeometry:
         layout = KeyLayout(lowest_pitch, n_keys)
         to_image = np.linalg.inv(homography)
         keys = tuple(
-            KeyPolygon(p, p % 12 in (1, 3, 6, 8, 10), apply_homography(to_image, layout.polygon_mm(p)))
+            KeyPolygon(p, is_black(p), apply_homography(to_image, layout.polygon_mm(p)))
             for p in layout.pitches
         )
         return cls(image_size, lowest_pitch, n_keys, np.asarray(homography, dtype=np.float64),

@@ -38,6 +38,9 @@ train: venv
 	$(BIN)/python -m pip install -q -e '.[train,dev]'
 	$(BIN)/python -m models.keys.train
 
+benchmark-set: venv sysdeps
+	$(BIN)/python -m benchmarks.benchmark_set
+
 bench: venv sysdeps
 	$(BIN)/python -m benchmarks.run_all
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -21,7 +22,8 @@ log = logging.getLogger("bridge")
 
 
 def _load_commands() -> list[ModuleType]:
-    return [importlib.import_module(f"bridge.commands.{name}") for name in COMMAND_MODULES]
+    names = [name for name in COMMAND_MODULES if importlib.util.find_spec(f"bridge.commands.{name}") is not None]
+    return [importlib.import_module(f"bridge.commands.{name}") for name in names]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,17 @@
 """Subcommands of ``vmb``, in the order ``vmb --help`` lists them (one module each)."""
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "convert",
-    "eval",
-    "synth",
+    "transcribe",
+    "calibrate",
+    "live",
+    "service",
+    "recover",
+    "landmarks",
+    "foley",
     "render",
     "plugins",
+    "synth",
+    "dataset",
+    "eval",
+    "convert",
 )

@@ -1,0 +1,249 @@
+"""Hand and body landmarks from video frames: the only module that imports mediapipe.
+
+mediapipe 0.10.21 (legacy ``mp.solutions`` API) is imported lazily when a detector is built, and its
+result objects are turned into plain arrays and :class:`bridge.types.Hands` at this boundary. Tracks of
+a whole video are a :class:`LandmarkTracks`, saved as ``.npz`` (layout in docs/landmarks.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from bridge.errors import InputFileError, SystemDependencyError, VmbError
+from bridge.smoothing import OneEuroFilter, OneEuroSettings
+from bridge.types import Frame, Hands
+
+log = logging.getLogger(__name__)
+
+NPZ_VERSION = 1
+HAND_SLOTS: tuple[str, str] = ("Left", "Right")  # slot 0 is the player's left hand
+N_HAND_POINTS = 21
+N_POSE_POINTS = 33
+POSE_NAMES: tuple[str, ...] = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
+# Hand keypoints smoothed for live use: light enough to follow a fast strum, firm enough to kill jitter.
+DEFAULT_SMOOTHING = OneEuroSettings(min_cutoff=2.0, beta=0.05, d_cutoff=1.0)
+DARK_LUMA = 25.0  # mean 8-bit luma below which a frame counts as too dark to see hands
+
+
+@dataclass(frozen=True, slots=True)
+class FrameLandmarks:
+    """Landmarks of one frame: ``hands[2, 21, 3]`` by slot (NaN where missing), ``pose[33, 4]`` or None."""
+
+    t: float
+    hands: NDArray[np.float32]
+    scores: NDArray[np.float32]
+    pose: NDArray[np.float32] | None
+    luma: float
+
+    def to_hands(self) -> Hands:
+        present = [slot for slot in range(2) if np.all(np.isfinite(self.hands[slot]))]
+        return Hands(self.t, self.hands[present].astype(np.float32), tuple(HAND_SLOTS[s] for s in present),
+                     self.scores[present].astype(np.float32))
+
+
+@dataclass(frozen=True, slots=True)
+class LandmarkTracks:
+    """Landmarks of every frame: ``t[n]``, ``hands[n, 2, 21, 3]`` pixels (NaN = missing), ``scores[n, 2]``,
+    ``pose[n, 33, 4]`` (x, y pixels, z, visibility) when asked, ``luma[n]`` mean brightness 0-255."""
+
+    t: NDArray[np.float64]
+    hands: NDArray[np.float32]
+    scores: NDArray[np.float32]
+    image_size: tuple[int, int]
+    luma: NDArray[np.float32]
+    pose: NDArray[np.float32] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.t)
+        shapes = {"hands": (self.hands, (n, 2, N_HAND_POINTS, 3)), "scores": (self.scores, (n, 2)),
+                  "luma": (self.luma, (n,))}
+        if self.pose is not None:
+            shapes["pose"] = (self.pose, (n, N_POSE_POINTS, 4))
+        for name, (array, shape) in shapes.items():
+            if array.shape != shape:
+                raise VmbError(f"LandmarkTracks.{name} must have shape {shape}, got {array.shape}")
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.t)
+
+    @property
+    def handedness(self) -> tuple[str, str]:
+        return HAND_SLOTS
+
+    def hand_present(self) -> NDArray[np.bool_]:
+        """``[n, 2]``: the hand of each slot was found in the frame."""
+        return np.asarray(np.all(np.isfinite(self.hands), axis=(2, 3)), dtype=bool)
+
+    def between(self, start: float, end: float | None = None) -> LandmarkTracks:
+        """The frames with ``start <= t < end`` (to the last frame when ``end`` is None)."""
+        keep = (self.t >= start - 1e-6) & (self.t < (np.inf if end is None else end - 1e-6))
+        pose = None if self.pose is None else self.pose[keep]
+        return LandmarkTracks(self.t[keep], self.hands[keep], self.scores[keep], self.image_size, self.luma[keep], pose)
+
+    def frame(self, i: int) -> FrameLandmarks:
+        pose = None if self.pose is None else self.pose[i]
+        return FrameLandmarks(float(self.t[i]), self.hands[i], self.scores[i], pose, float(self.luma[i]))
+
+    def hands_at(self, i: int) -> Hands:
+        return self.frame(i).to_hands()
+
+    def save(self, path: Path | str) -> None:
+        arrays: dict[str, Any] = {
+            "version": np.int32(NPZ_VERSION), "t": self.t, "hands": self.hands, "scores": self.scores,
+            "handedness": np.array(HAND_SLOTS), "image_size": np.array(self.image_size, dtype=np.int32),
+            "luma": self.luma,
+        }
+        if self.pose is not None:
+            arrays["pose"] = self.pose
+        try:
+            with open(path, "wb") as stream:
+                np.savez_compressed(stream, **arrays)
+        except OSError as exc:
+            raise InputFileError(f"cannot write {path} ({exc.strerror}): check the folder exists and is writable") \
+                from exc
+
+    @classmethod
+    def load(cls, path: Path | str) -> LandmarkTracks:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if int(data["version"]) != NPZ_VERSION:
+                    raise InputFileError(f"{path} is landmark file version {int(data['version'])}: "
+                                         f"extract it again with vmb landmarks")
+                pose = data["pose"].astype(np.float32) if "pose" in data else None
+                width, height = (int(v) for v in data["image_size"])
+                return cls(data["t"].astype(np.float64), data["hands"].astype(np.float32),
+                           data["scores"].astype(np.float32), (width, height), data["luma"].astype(np.float32), pose)
+        except FileNotFoundError as exc:
+            raise InputFileError(f"{path} does not exist: run vmb landmarks VIDEO -o {path} first") from exc
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputFileError(f"{path} is not a landmark file from vmb landmarks ({exc}): extract it again") \
+                from exc
+
+
+def _import_mediapipe() -> Any:
+    try:
+        import mediapipe as mp  # heavy (seconds): only when detecting
+    except ImportError as exc:
+        raise SystemDependencyError(f"mediapipe cannot be imported ({exc}): install it with "
+                                    f"pip install mediapipe==0.10.21 (needs numpy<2 and protobuf<5)") from exc
+    return mp
+
+
+def _luma(image: NDArray[np.uint8]) -> float:
+    small = cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA)
+    return float(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).mean())
+
+
+def hands_from_mediapipe(result: Any, width: int, height: int, mirrored: bool) -> tuple[NDArray[np.float32],
+                                                                                        NDArray[np.float32]]:
+    """A mediapipe Hands result as ``hands[2, 21, 3]`` pixels by slot (NaN where missing) and ``scores[2]``.
+
+    mediapipe labels handedness as if the image were mirrored (a selfie camera); for an ordinary camera the
+    labels are swapped. Two hands with one label go left to right in the image.
+    """
+    hands = np.full((2, N_HAND_POINTS, 3), np.nan, dtype=np.float32)
+    scores = np.zeros(2, dtype=np.float32)
+    found: list[tuple[str, float, NDArray[np.float32]]] = []
+    for points, handedness in zip(result.multi_hand_landmarks or [], result.multi_handedness or [], strict=False):
+        xyz = np.array([[p.x * width, p.y * height, p.z * width] for p in points.landmark], dtype=np.float32)
+        label = handedness.classification[0].label
+        if not mirrored:
+            label = "Right" if label == "Left" else "Left"
+        found.append((label, float(handedness.classification[0].score), xyz))
+    if len(found) == 2 and found[0][0] == found[1][0]:
+        left, right = sorted(found, key=lambda f: float(np.mean(f[2][:, 0])) * (-1 if mirrored else 1))
+        found = [("Left", left[1], left[2]), ("Right", right[1], right[2])]
+    for label, score, xyz in found:
+        slot = HAND_SLOTS.index(label)
+        hands[slot], scores[slot] = xyz, score
+    return hands, scores
+
+
+def pose_from_mediapipe(result: Any, width: int, height: int) -> NDArray[np.float32]:
+    """A mediapipe Pose result as ``pose[33, 4]``: x, y pixels, z (pixels, relative to the hips), visibility."""
+    pose = np.full((N_POSE_POINTS, 4), np.nan, dtype=np.float32)
+    if result.pose_landmarks is not None:
+        pose[:] = [[p.x * width, p.y * height, p.z * width, p.visibility] for p in result.pose_landmarks.landmark]
+    return pose
+
+
+class LandmarkDetector:
+    """mediapipe hands (and optionally pose) over a stream of frames, with causal One Euro smoothing.
+
+    ``hand_model`` 0 is mediapipe's lite hand model (faster), 1 the full one. Pose always uses
+    ``model_complexity=1``, the only pose model shipped inside the 0.10.21 wheel.
+    """
+
+    def __init__(self, pose: bool = False, mirrored: bool = False, hand_model: int = 1,
+                 smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING) -> None:
+        mp = _import_mediapipe()
+        self.mirrored = mirrored
+        self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=hand_model,
+                                               min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
+                                            smooth_landmarks=False) if pose else None
+        self._filters = [OneEuroFilter(smoothing) for _ in range(3)] if smoothing else None
+
+    def __enter__(self) -> LandmarkDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._hands.close()
+        if self._pose is not None:
+            self._pose.close()
+
+    def process(self, frame: Frame) -> FrameLandmarks:
+        height, width = frame.image.shape[:2]
+        rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+        rgb.flags.writeable = False
+        hands, scores = hands_from_mediapipe(self._hands.process(rgb), width, height, self.mirrored)
+        pose = None if self._pose is None else pose_from_mediapipe(self._pose.process(rgb), width, height)
+        if self._filters is not None:
+            for slot in range(2):
+                hands[slot] = self._filters[slot](frame.t, hands[slot])
+            if pose is not None:
+                pose[:, :3] = self._filters[2](frame.t, pose[:, :3])
+        return FrameLandmarks(frame.t, hands, scores, pose, _luma(frame.image))
+
+
+def extract_landmarks(frames: Iterable[Frame], pose: bool = False, mirrored: bool = False, hand_model: int = 1,
+                      smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING) -> LandmarkTracks:
+    """Landmarks of every frame; an empty source gives empty tracks (image size 0x0)."""
+    results: list[FrameLandmarks] = []
+    size = (0, 0)
+    with LandmarkDetector(pose, mirrored, hand_model, smoothing) as detector:
+        for frame in frames:
+            size = (frame.image.shape[1], frame.image.shape[0])
+            results.append(detector.process(frame))
+    return stack_frames(results, size, pose)
+
+
+def stack_frames(results: list[FrameLandmarks], image_size: tuple[int, int], pose: bool) -> LandmarkTracks:
+    n = len(results)
+    hands = np.stack([r.hands for r in results]) if n else np.zeros((0, 2, N_HAND_POINTS, 3), np.float32)
+    scores = np.stack([r.scores for r in results]) if n else np.zeros((0, 2), np.float32)
+    pose_array = None
+    if pose:
+        pose_array = (np.stack([r.pose for r in results if r.pose is not None]) if n
+                      else np.zeros((0, N_POSE_POINTS, 4), np.float32))
+    return LandmarkTracks(np.array([r.t for r in results], dtype=np.float64), hands.astype(np.float32),
+                          scores.astype(np.float32), image_size, np.array([r.luma for r in results], np.float32),
+                          pose_array)

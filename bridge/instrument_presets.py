@@ -166,14 +166,26 @@ def parse_preset(data: dict[str, Any], name: str, base: Path) -> InstrumentPrese
     )
 
 
+BUNDLED = Path(__file__).resolve().parent.parent / "presets" / "instruments"
+
+
+def find_preset(path: str | Path) -> Path | None:
+    """The preset file for a path or a bundled name (``"gm-piano"`` for ``presets/instruments/gm-piano.toml``)."""
+    file = Path(path)
+    if file.is_file():
+        return file
+    bundled = BUNDLED / f"{file.name}.toml"
+    return bundled if not file.suffix and bundled.is_file() else None
+
+
 def load_preset(path: str | Path) -> InstrumentPreset:
     """Load a preset file, or a name from ``presets/instruments/`` (``"sine"`` for ``sine.toml``)."""
-    file = Path(path)
-    if not file.exists() and not file.suffix:
-        bundled = Path(__file__).resolve().parent.parent / "presets" / "instruments" / f"{file.name}.toml"
-        if bundled.exists():
-            file = bundled
-    if not file.is_file():
+    file = find_preset(path)
+    if file is None and Path(path).suffix.lower() == ".vst3":
+        raise PresetError(
+            f'{path} is a plugin, not a preset: write a .toml with [instrument] kind = "vst3" and path = "{path}"'
+        )
+    if file is None:
         raise PresetError(f"preset {path} not found: give a .toml file or a name from presets/instruments/")
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))

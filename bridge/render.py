@@ -1,49 +1,34 @@
-"""Offline rendering of MIDI tracks to audio stems: one stem per track, each in its own child process.
+"""Offline rendering of MIDI parts to audio stems: one stem per track (or per channel).
 
-A plugin that crashes or hangs fails only its stem (with an error naming the plugin); an instrument
-that renders silence is reported and its file removed. Audio is rendered and written in blocks, so
-memory stays bounded on long files.
+Stems that use VST3 plugins render in a child process each: a plugin that crashes or hangs fails only
+its stem (with an error naming the plugin). An instrument that renders silence is reported and its file
+removed. Audio is rendered and written in blocks, so memory stays bounded on long files.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bridge.errors import PluginError, VmbError
 from bridge.instrument_presets import DEFAULT_PRESET, InstrumentPreset, SoundFontInstrument, Vst3Instrument
+from bridge.midi import MidiScore, Track, read_midi
 from bridge.render_engines import Audio, EffectChain, Engine, SoundFontEngine, Vst3Engine, note_events
-from bridge.types import Note
+from bridge.render_isolation import ChildTask, Progress, run_isolated
 
 log = logging.getLogger(__name__)
 
 BIT_DEPTHS = {"16": 16, "24": 24, "32f": 32}
 FORMATS = ("wav", "flac")
-
-
-@dataclass(frozen=True, slots=True)
-class RenderTrack:
-    """One part to render: its notes, GM program (None: piano), whether it is drums, its controls."""
-
-    name: str
-    notes: tuple[Note, ...]
-    program: int | None = None
-    channel: int = 0
-    is_drum: bool = False
-    controls: tuple[tuple[float, int, int], ...] = ()
-
-    @property
-    def end(self) -> float:
-        return max((note.end for note in self.notes), default=0.0)
+SPLITS = ("track", "channel")
+GENERIC_NAME = re.compile(r"(track|channel|part)?[\s_-]*\d*([\s_-]*ch\d+)?", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +41,7 @@ class RenderSettings:
     timeout: float = 600.0
     isolate: bool = True
     silence_db: float = -90.0
-    duration: float | None = None  # default: the last note off over all tracks, plus the tail
+    duration: float | None = None  # default: the last note off over all parts, plus the tail
 
     def __post_init__(self) -> None:
         if self.audio_format not in FORMATS:
@@ -67,11 +52,13 @@ class RenderSettings:
             raise VmbError("FLAC cannot hold 32-bit float; use --bit-depth 24 or --format wav")
         if not 8000 <= self.sample_rate <= 384000:
             raise VmbError(f"sample rate {self.sample_rate} is outside 8000-384000 Hz")
+        if self.tail < 0 or self.timeout <= 0:
+            raise VmbError("--tail must be 0 or more and --timeout more than 0 seconds")
 
 
 @dataclass(frozen=True, slots=True)
 class StemResult:
-    track: str
+    part: str
     preset: str
     path: Path | None
     peak_db: float | None = None
@@ -81,64 +68,97 @@ class StemResult:
 
 @dataclass(frozen=True, slots=True)
 class StemJob:
-    track: RenderTrack
+    part: Track
     preset: InstrumentPreset
     path: Path
     duration: float
     settings: RenderSettings = field(default_factory=RenderSettings)
 
 
-def tracks_from_score(score: Any) -> list[RenderTrack]:
-    """Adapter from :func:`bridge.midi.read_midi`'s score; tracks without notes are left out."""
-    tracks = []
-    for track in score.tracks:
-        if not track.notes:
-            continue
-        controls = tuple((c.t, c.control, c.value) for c in getattr(track, "controls", ()))
-        tracks.append(
-            RenderTrack(
-                name=track.name or f"channel{track.channel + 1}",
-                notes=tuple(track.notes),
-                program=track.program,
-                channel=track.channel,
-                is_drum=track.is_drum,
-                controls=controls,
-            )
-        )
-    return tracks
+def end_of(part: Track) -> float:
+    return max((note.end for note in part.notes), default=0.0)
+
+
+def instrument_name(part: Track) -> str:
+    """``drums`` on the GM drum channel, else the General MIDI name of the part's program (none: piano)."""
+    if part.is_drum:
+        return "drums"
+    import pretty_midi
+
+    return str(pretty_midi.program_to_instrument_name(part.program or 0))
+
+
+def _informative(name: str) -> bool:
+    return bool(name.strip()) and GENERIC_NAME.fullmatch(name.strip()) is None
+
+
+def _merge_channel(channel: int, tracks: list[Track]) -> Track:
+    names = list(dict.fromkeys(t.name for t in tracks if _informative(t.name)))
+    label = f"ch{channel + 1} " + ("+".join(names) if names else instrument_name(tracks[0]))
+    return Track(
+        name=label,
+        notes=tuple(sorted(n for t in tracks for n in t.notes)),
+        program=next((t.program for t in tracks if t.program is not None), None),
+        channel=channel,
+        controls=tuple(sorted((c for t in tracks for c in t.controls), key=lambda c: c.t)),
+    )
+
+
+def parts_from_score(score: MidiScore, split: str = "track") -> list[Track]:
+    """The parts to render, each a stem: per MIDI track (a track playing on several channels gives one part
+    per channel), or per MIDI channel (the tracks sharing a channel merged). Parts without notes are left out."""
+    if split not in SPLITS:
+        raise VmbError(f"split {split!r} is not supported; use one of {', '.join(SPLITS)}")
+    tracks = [t for t in score.tracks if t.notes]
+    if split == "track":
+        return [t if _informative(t.name) else _relabel(t) for t in tracks]
+    by_channel: dict[int, list[Track]] = {}
+    for track in tracks:
+        by_channel.setdefault(track.channel, []).append(track)
+    return [_merge_channel(channel, group) for channel, group in sorted(by_channel.items())]
+
+
+def _relabel(track: Track) -> Track:
+    name = f"{track.name} {instrument_name(track)}" if track.name.strip() else instrument_name(track)
+    return Track(name, track.notes, track.program, track.channel, track.controls)
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "track"
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40].strip("-") or "part"
 
 
-def stem_filename(index: int, track: RenderTrack, preset: InstrumentPreset, audio_format: str) -> str:
-    """``01-piano-soundfont.wav``: order, the track's name, the preset that played it."""
-    return f"{index + 1:02d}-{_slug(track.name)}-{_slug(preset.name)}.{audio_format}"
+def stem_filename(index: int, part: Track, preset: InstrumentPreset, audio_format: str) -> str:
+    """``01-piano-soundfont.wav``: order, the part's name, the preset that played it."""
+    return f"{index + 1:02d}-{_slug(part.name)}-{_slug(preset.name)}.{audio_format}"
 
 
-def make_engine(track: RenderTrack, preset: InstrumentPreset, sample_rate: int) -> Engine:
-    events = note_events(track.notes, track.controls, preset.transpose)
+def make_engine(part: Track, preset: InstrumentPreset, sample_rate: int) -> Engine:
+    events = note_events(part.notes, part.controls, preset.transpose)
     instrument = preset.instrument
     if isinstance(instrument, SoundFontInstrument):
-        return SoundFontEngine(instrument, events, track.program or 0, track.is_drum, sample_rate)
+        return SoundFontEngine(instrument, events, part.program or 0, part.is_drum, sample_rate)
     assert isinstance(instrument, Vst3Instrument)
     return Vst3Engine(instrument, events, sample_rate)
 
 
-def _plugin_label(preset: InstrumentPreset) -> str:
+def plugin_label(preset: InstrumentPreset) -> str:
     instrument = preset.instrument
     names = [instrument.path if isinstance(instrument, Vst3Instrument) else f"SoundFont {instrument.soundfont}"]
     names += [e.path or e.kind for e in preset.effects]
     return " -> ".join(names)
 
 
-def render_stem(job: StemJob, progress: Callable[[float], None] | None = None) -> float:
+def uses_plugins(preset: InstrumentPreset) -> bool:
+    """Whether ``preset`` loads third-party plugin code (a VST3); only such stems need a child process."""
+    return isinstance(preset.instrument, Vst3Instrument) or any(e.kind == "vst3" for e in preset.effects)
+
+
+def render_stem(job: StemJob, progress: Progress | None = None) -> float:
     """Render one stem to ``job.path`` block by block; returns the peak in dBFS. Raises on silence."""
     from pedalboard.io import AudioFile
 
     settings = job.settings
-    engine = make_engine(job.track, job.preset, settings.sample_rate)
+    engine = make_engine(job.part, job.preset, settings.sample_rate)
     chain = EffectChain(job.preset.effects, settings.sample_rate)
     total = round(job.duration * settings.sample_rate)
     block = max(1024, round(settings.block_seconds * settings.sample_rate))
@@ -151,110 +171,62 @@ def render_stem(job: StemJob, progress: Callable[[float], None] | None = None) -
             frames = min(block, total - start)
             audio: Audio = chain.process(engine.render(start / settings.sample_rate, frames))
             peak = max(peak, float(np.max(np.abs(audio))) if audio.size else 0.0)
-            if settings.bit_depth != "32f":
-                audio = np.clip(audio, -1.0, 1.0)
-            out.write(audio)
+            out.write(audio if settings.bit_depth == "32f" else np.clip(audio, -1.0, 1.0, out=audio))
             if progress is not None:
                 progress((start + frames) / max(total, 1))
     peak_db = 20 * np.log10(peak) if peak > 0 else -np.inf
-    if job.track.notes and peak_db < settings.silence_db:
+    if job.part.notes and peak_db < settings.silence_db:
         job.path.unlink(missing_ok=True)
         raise PluginError(
-            f"{_plugin_label(job.preset)} rendered silence for track {job.track.name!r} (peak {peak_db:.0f} dBFS):"
+            f"{plugin_label(job.preset)} rendered silence for {job.part.name!r} (peak {peak_db:.0f} dBFS):"
             " check the plugin is licensed/activated, its preset and state, and that it is an instrument"
         )
     return float(peak_db)
 
 
-def _child(job: StemJob, conn: Connection) -> None:
-    logging.basicConfig(level=logging.WARNING)
+def _render_isolated(job: StemJob, progress: Progress | None) -> float:
+    task = ChildTask(
+        render_stem, (job,), plugin_label(job.preset), f"rendering {job.part.name!r}",
+        "try another plugin, preset or state",
+    )
     try:
-        peak = render_stem(job, lambda fraction: conn.send(("progress", fraction)))
-        conn.send(("ok", peak))
-    except VmbError as exc:
-        conn.send(("error", str(exc)))
-    except Exception as exc:
-        conn.send(("error", f"{_plugin_label(job.preset)} failed: {type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
-def _run_isolated(job: StemJob, progress: Callable[[float], None] | None) -> float:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child, args=(job, child), daemon=True)
-    process.start()
-    child.close()
-    deadline = time.monotonic() + job.settings.timeout
-    label = _plugin_label(job.preset)
-    finished = False
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                process.kill()
-                raise PluginError(
-                    f"{label} did not finish track {job.track.name!r} within {job.settings.timeout:.0f} s and was"
-                    " stopped; the plugin may hang: try another plugin or raise --timeout"
-                )
-            if not parent.poll(min(left, 0.5)):
-                if not process.is_alive() and not parent.poll(0):
-                    break
-                continue
-            try:
-                kind, value = parent.recv()
-            except EOFError:
-                break
-            if kind == "progress" and progress is not None:
-                progress(float(value))
-            elif kind == "ok":
-                finished = True
-                return float(value)
-            elif kind == "error":
-                raise PluginError(str(value))
-        process.join(5)
-        raise PluginError(
-            f"{label} crashed while rendering track {job.track.name!r} (exit code {process.exitcode});"
-            " the plugin or its preset/state is faulty: try another plugin, preset or state"
-        )
-    finally:
-        process.join(5 if finished else 0.1)
-        if process.is_alive():
-            process.kill()
-            process.join(5)
-        parent.close()
-        if not finished:
-            job.path.unlink(missing_ok=True)
+        return float(run_isolated(task, job.settings.timeout, progress))
+    except VmbError:
+        job.path.unlink(missing_ok=True)
+        raise
 
 
 def render_stems(
-    tracks: Sequence[RenderTrack],
+    parts: Sequence[Track],
     out_dir: Path,
     presets: Sequence[InstrumentPreset] | None = None,
     settings: RenderSettings | None = None,
-    progress: Callable[[str, float], None] | None = None,
+    progress: Callable[[int, float], None] | None = None,
 ) -> list[StemResult]:
-    """Render each track to its own stem in ``out_dir``; a failing stem is reported, the rest complete."""
+    """Render each part to its own stem in ``out_dir``; a failing stem is reported, the rest complete.
+
+    ``progress(index, fraction)`` is called as each stem advances.
+    """
     settings = settings or RenderSettings()
-    chosen = list(presets) if presets is not None else [DEFAULT_PRESET] * len(tracks)
-    if len(chosen) != len(tracks):
-        raise VmbError(f"{len(tracks)} tracks but {len(chosen)} presets: give one preset per track")
-    end = max((t.end for t in tracks), default=0.0)
+    chosen = list(presets) if presets is not None else [DEFAULT_PRESET] * len(parts)
+    if len(chosen) != len(parts):
+        raise VmbError(f"{len(parts)} parts but {len(chosen)} presets: give one preset per part")
+    end = max((end_of(p) for p in parts), default=0.0)
     duration = settings.duration if settings.duration is not None else end + settings.tail
     results = []
-    for index, (track, preset) in enumerate(zip(tracks, chosen, strict=True)):
-        job = StemJob(
-            track, preset, out_dir / stem_filename(index, track, preset, settings.audio_format), duration, settings
-        )
-        report = (lambda f, name=track.name: progress(name, f)) if progress is not None else None
+    for index, (part, preset) in enumerate(zip(parts, chosen, strict=True)):
+        path = out_dir / stem_filename(index, part, preset, settings.audio_format)
+        job = StemJob(part, preset, path, duration, settings)
+        report = (lambda f, i=index: progress(i, f)) if progress is not None else None
         began = time.perf_counter()
         try:
-            peak = _run_isolated(job, report) if settings.isolate else render_stem(job, report)
-            results.append(StemResult(track.name, preset.name, job.path, peak, time.perf_counter() - began))
-            log.info("rendered %s with %s to %s (peak %.1f dBFS)", track.name, preset.name, job.path, peak)
+            isolate = settings.isolate and uses_plugins(preset)
+            peak = _render_isolated(job, report) if isolate else render_stem(job, report)
+            results.append(StemResult(part.name, preset.name, path, peak, time.perf_counter() - began))
+            log.info("rendered %s with %s to %s (peak %.1f dBFS)", part.name, preset.name, path, peak)
         except VmbError as exc:
-            log.error("stem %s failed: %s", track.name, exc)
-            results.append(StemResult(track.name, preset.name, None, None, time.perf_counter() - began, str(exc)))
+            log.info("stem %s failed: %s", part.name, exc)  # reported in the result; the caller shows it
+            results.append(StemResult(part.name, preset.name, None, None, time.perf_counter() - began, str(exc)))
     return results
 
 
@@ -268,31 +240,39 @@ def mix_stems(paths: Sequence[Path], out: Path, settings: RenderSettings | None 
     readers = [AudioFile(str(p)) for p in paths]
     peak = 0.0
     try:
-        frames = max((r.frames for r in readers), default=0)
+        frames = max(r.frames for r in readers)
         block = round(settings.block_seconds * settings.sample_rate)
         with AudioFile(
             str(out), "w", settings.sample_rate, num_channels=2, bit_depth=BIT_DEPTHS[settings.bit_depth]
         ) as writer:
-            for _ in range(0, frames, block):
-                total = np.zeros((2, 0), dtype=np.float32)
+            for start in range(0, frames, block):
+                total = np.zeros((2, min(block, frames - start)), dtype=np.float32)
                 for reader in readers:
                     chunk = np.asarray(reader.read(block), dtype=np.float32)
-                    if total.shape[1] < chunk.shape[1]:
-                        total = np.pad(total, ((0, 0), (0, chunk.shape[1] - total.shape[1])))
-                    total[:, : chunk.shape[1]] += chunk[:2]
+                    total[:, : chunk.shape[1]] += chunk[:2] if chunk.shape[0] >= 2 else chunk[[0, 0]]
                 peak = max(peak, float(np.max(np.abs(total))) if total.size else 0.0)
                 writer.write(total if settings.bit_depth == "32f" else np.clip(total, -1.0, 1.0))
     finally:
         for reader in readers:
             reader.close()
-    if peak > 1.0:
+    if peak > 1.0 and settings.bit_depth != "32f":
         log.warning("mix peaks at %.1f dBFS and was clipped; lower the stems' gain", 20 * np.log10(peak))
     return float(20 * np.log10(peak)) if peak > 0 else float("-inf")
 
 
-def with_program(preset: InstrumentPreset, program: int, transpose: int) -> InstrumentPreset:
-    """A copy of ``preset`` for restyling: a SoundFont plays ``program``; any preset gets ``transpose``."""
-    instrument = preset.instrument
-    if isinstance(instrument, SoundFontInstrument):
-        instrument = replace(instrument, program=program)
-    return replace(preset, instrument=instrument, transpose=preset.transpose + transpose)
+def render_midi_mix(midi: Path, out: Path, settings: RenderSettings | None = None) -> float:
+    """Render every part of a MIDI file with the default SoundFont and write their mix to ``out``
+    (format from its suffix: .wav or .flac); returns the mix peak in dBFS."""
+    audio_format = out.suffix.lower().lstrip(".")
+    if audio_format not in FORMATS:
+        raise VmbError(f"{out}: write the mix as .wav or .flac")
+    parts = parts_from_score(read_midi(midi))
+    if not parts:
+        raise VmbError(f"{midi} has no notes: nothing to render")
+    settings = replace(settings or RenderSettings(isolate=False), audio_format=audio_format)
+    with tempfile.TemporaryDirectory(prefix="vmb-render-") as tmp:
+        results = render_stems(parts, Path(tmp), None, settings)
+        failed = [r for r in results if r.error]
+        if failed:
+            raise VmbError(f"rendering {midi} failed: {failed[0].error}")
+        return mix_stems([r.path for r in results if r.path is not None], out, settings)

@@ -1,37 +1,32 @@
-"""``vmb render``: MIDI to one audio stem per track through a SoundFont or VST3 presets."""
+"""``vmb render``: MIDI to one audio stem per track (or channel) through a SoundFont or VST3 presets."""
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from bridge.errors import PresetError
-from bridge.instrument_presets import DEFAULT_PRESET, InstrumentPreset, SoundFontInstrument, load_preset
-from bridge.render import BIT_DEPTHS, FORMATS, RenderSettings, RenderTrack, mix_stems, render_stems, tracks_from_score
+from bridge.instrument_presets import DEFAULT_PRESET, InstrumentPreset, load_preset
+from bridge.midi import Track, read_midi
+from bridge.render import (
+    BIT_DEPTHS,
+    FORMATS,
+    SPLITS,
+    RenderSettings,
+    StemResult,
+    end_of,
+    mix_stems,
+    parts_from_score,
+    render_stems,
+)
+from bridge.render_restyle import restyle
 
 NAME = "render"
-HELP = "render a MIDI file to audio stems (one per track) with a SoundFont or VST3 instrument presets"
+HELP = "render a MIDI file to audio stems (one per track or channel) with a SoundFont or VST3 instrument presets"
 EXAMPLE = "vmb render song.mid -o stems/ --track-preset Piano=presets/instruments/piano-hall.toml --mix"
-
-# playable range (lowest, highest MIDI pitch) of instruments named in --restyle; others: 36-96
-RANGES = {
-    "violin": (55, 103),
-    "viola": (48, 91),
-    "cello": (36, 76),
-    "contrabass": (28, 67),
-    "flute": (60, 96),
-    "piccolo": (74, 108),
-    "clarinet": (50, 94),
-    "oboe": (58, 91),
-    "bassoon": (34, 75),
-    "trumpet": (54, 86),
-    "trombone": (40, 72),
-    "tuba": (28, 58),
-    "french horn": (34, 77),
-    "acoustic bass": (28, 67),
-}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,21 +37,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="instrument preset (TOML or a name in presets/instruments/) for every track; "
-        "repeat to give one per track in order",
+        help="instrument preset (TOML or a name in presets/instruments/) for every part; "
+        "repeat to give one per part in order",
     )
     parser.add_argument(
         "--track-preset",
         action="append",
         default=[],
-        metavar="TRACK=FILE",
-        help="preset for the track with this name (or 1-based number)",
+        metavar="PART=FILE",
+        help="preset for the part with this name (or 1-based number)",
     )
     parser.add_argument(
         "--restyle",
         metavar="NAMES",
-        help="comma-separated GM instrument names or presets, one per track, e.g. violin,cello",
+        help="comma-separated GM instrument names or presets for the pitched parts in order, e.g. violin,cello",
     )
+    parser.add_argument("--split", choices=SPLITS, default="track", help="one stem per MIDI track or per channel")
     parser.add_argument("--sample-rate", type=int, default=48000)
     parser.add_argument("--format", choices=FORMATS, default="wav")
     parser.add_argument("--bit-depth", choices=sorted(BIT_DEPTHS), default="24")
@@ -65,67 +61,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix", action="store_true", help="also write mix.<format>, the sum of the stems")
 
 
-def _gm_program(name: str) -> int:
-    import pretty_midi
-
-    wanted = name.strip().lower()
-    names = [pretty_midi.program_to_instrument_name(p).lower() for p in range(128)]
-    for exact in (True, False):
-        for program, gm in enumerate(names):
-            if (gm == wanted) if exact else (wanted in gm):
-                return program
-    raise PresetError(f"{name!r} is neither a preset nor a General MIDI instrument name (e.g. violin, cello, flute)")
-
-
-def _restyled(track: RenderTrack, name: str) -> InstrumentPreset:
-    if Path(name).suffix == ".toml" or Path(name).exists():
-        return load_preset(name)
-    program = _gm_program(name)
-    low, high = next((r for key, r in RANGES.items() if key in name.lower()), (36, 96))
-    median = statistics.median(n.pitch for n in track.notes)
-    shift = 0
-    while median + shift < low and shift < 48:
-        shift += 12
-    while median + shift > high and shift > -48:
-        shift -= 12
-    return InstrumentPreset(
-        name=name.strip().replace(" ", "-"), instrument=SoundFontInstrument(program=program), transpose=shift
-    )
-
-
-def _choose(tracks: list[RenderTrack], args: argparse.Namespace) -> list[InstrumentPreset]:
-    chosen = [DEFAULT_PRESET] * len(tracks)
+def _choose(parts: list[Track], args: argparse.Namespace) -> list[InstrumentPreset]:
+    chosen = [DEFAULT_PRESET] * len(parts)
     if args.preset:
         presets = [load_preset(p) for p in args.preset]
-        chosen = [presets[min(i, len(presets) - 1)] for i in range(len(tracks))]
+        chosen = [presets[min(i, len(presets) - 1)] for i in range(len(parts))]
     if args.restyle:
-        names = [n for n in args.restyle.split(",") if n.strip()]
-        chosen = [_restyled(track, names[min(i, len(names) - 1)]) for i, track in enumerate(tracks)]
+        chosen = restyle(parts, args.restyle.split(","), chosen)
     for item in args.track_preset:
         key, sep, file = item.partition("=")
         if not sep:
-            raise PresetError(f"--track-preset {item!r}: write TRACK=FILE, e.g. Piano=piano-hall.toml")
-        hits = [i for i, t in enumerate(tracks) if t.name == key or str(i + 1) == key]
+            raise PresetError(f"--track-preset {item!r}: write PART=FILE, e.g. Piano=piano-hall.toml")
+        hits = [i for i, p in enumerate(parts) if p.name == key or str(i + 1) == key]
         if not hits:
-            raise PresetError(f"no track {key!r}; tracks: {', '.join(t.name for t in tracks)}")
+            raise PresetError(f"no part {key!r}; parts: {', '.join(p.name for p in parts)}")
         for i in hits:
             chosen[i] = load_preset(file)
     return chosen
 
 
-def _progress(name: str, fraction: float) -> None:
-    filled = int(fraction * 30)
-    sys.stderr.write(f"\r{name[:20]:<20} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%")
-    if fraction >= 1.0:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+def _render(parts: list[Track], presets: list[InstrumentPreset], args: argparse.Namespace,
+            settings: RenderSettings) -> list[StemResult]:
+    seconds = max(end_of(p) for p in parts) + settings.tail
+    # seconds of audio rendered (so the rate reads as x real time); only on a terminal, after the first second
+    with tqdm(total=round(seconds * len(parts)), unit="s", file=sys.stderr, disable=None, delay=1.0) as bar:
+        done = [0.0] * len(parts)
+
+        def advance(index: int, fraction: float) -> None:
+            bar.set_description(parts[index].name[:24])
+            done[index] = fraction * seconds
+            bar.update(round(sum(done)) - bar.n)
+
+        return render_stems(parts, args.out, presets, settings, advance)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bridge.midi import read_midi
-
-    tracks = tracks_from_score(read_midi(args.midi))
-    if not tracks:
+    parts = parts_from_score(read_midi(args.midi), args.split)
+    if not parts:
         print(f"{args.midi} has no notes: nothing to render", file=sys.stderr)
         return 1
     settings = RenderSettings(
@@ -135,17 +107,15 @@ def run(args: argparse.Namespace) -> int:
         tail=args.tail,
         timeout=args.timeout,
     )
-    results = render_stems(
-        tracks, args.out, _choose(tracks, args), settings, _progress if sys.stderr.isatty() else None
-    )
+    results = _render(parts, _choose(parts, args), args, settings)
     for result in results:
         if result.path is not None:
             print(
-                f"{result.path}  ({result.track}, {result.preset},"
+                f"{result.path}  ({result.part}, {result.preset},"
                 f" peak {result.peak_db:.1f} dBFS, rendered in {result.seconds:.1f} s)"
             )
         else:
-            print(f"FAILED {result.track} ({result.preset}): {result.error}", file=sys.stderr)
+            print(f"FAILED {result.part} ({result.preset}): {result.error}", file=sys.stderr)
     written = [r.path for r in results if r.path is not None]
     if args.mix and written:
         mix = args.out / f"mix.{args.format}"

@@ -3,6 +3,8 @@
 #include "DistrhoPlugin.hpp"
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <algorithm>
 #include <unistd.h>
 
 START_NAMESPACE_DISTRHO
@@ -42,29 +44,43 @@ protected:
     void activate() override { for (auto& v : fVoices) v = Voice(); }
 
     void run(const float**, float** outputs, uint32_t frames, const MidiEvent* events, uint32_t count) override {
-        const double sr = getSampleRate();
-        uint32_t ev = 0;
-        for (uint32_t i = 0; i < frames; ++i) {
-            while (ev < count && events[ev].frame <= i) { handle(events[ev]); ++ev; }
-            float sample = 0.0f;
-            const double attackStep = fAttackMs > 0.0f ? 1.0 / (fAttackMs * 0.001 * sr) : 1.0;
-            const double releaseStep = 1.0 / (0.002 * sr);
-            for (auto& v : fVoices) {
-                if (v.level <= 0.0 && !v.held) continue;
-                if (v.held) v.level = std::fmin(1.0, v.level + attackStep);
-                else v.level = std::fmax(0.0, v.level - releaseStep);
-                sample += (float)(v.amp * v.level * std::sin(v.phase));
-                v.phase += v.inc;
-                if (v.phase > 2.0 * M_PI) v.phase -= 2.0 * M_PI;
-            }
-            outputs[0][i] = outputs[1][i] = sample * fGain;
+        float* const left = outputs[0];
+        std::memset(left, 0, sizeof(float) * frames);
+        uint32_t done = 0;
+        for (uint32_t ev = 0; ev <= count; ++ev) {  // render up to each event's frame, then apply it
+            const uint32_t until = ev < count ? std::min(events[ev].frame, frames) : frames;
+            if (until > done) { renderVoices(left + done, until - done); done = until; }
+            if (ev < count) handle(events[ev]);
         }
+        for (uint32_t i = 0; i < frames; ++i) left[i] *= fGain;
+        std::memcpy(outputs[1], left, sizeof(float) * frames);
     }
 
 private:
-    struct Voice { int note = -1; bool held = false; double level = 0.0, phase = 0.0, inc = 0.0, amp = 0.0; };
+    // The oscillator is a unit phasor (re, im) turned by (c, s) each sample: exact pitch without a sin() per sample.
+    struct Voice { int note = -1; bool held = false; double level = 0.0, re = 1.0, im = 0.0, c = 1.0, s = 0.0, amp = 0.0; };
     Voice fVoices[kVoices];
     float fGain = 0.5f, fAttackMs = 0.0f;
+
+    void renderVoices(float* out, uint32_t frames) {
+        const double sr = getSampleRate();
+        const double attackStep = fAttackMs > 0.0f ? 1.0 / (fAttackMs * 0.001 * sr) : 1.0;
+        const double releaseStep = 1.0 / (0.002 * sr);
+        for (auto& v : fVoices) {
+            if (v.level <= 0.0 && !v.held) continue;
+            double level = v.level, re = v.re, im = v.im;
+            for (uint32_t i = 0; i < frames; ++i) {
+                level = v.held ? std::fmin(1.0, level + attackStep) : std::fmax(0.0, level - releaseStep);
+                out[i] += (float)(v.amp * level * im);
+                const double next = re * v.c - im * v.s;
+                im = re * v.s + im * v.c;
+                re = next;
+                if (level <= 0.0 && !v.held) break;  // released to silence
+            }
+            const double norm = 1.0 / std::sqrt(re * re + im * im);  // keep the phasor on the unit circle
+            v.level = level; v.re = re * norm; v.im = im * norm;
+        }
+    }
 
     void handle(const MidiEvent& e) {
         if (e.size != 3) return;
@@ -77,8 +93,9 @@ private:
 #endif
             Voice* slot = &fVoices[0];
             for (auto& v : fVoices) if (!v.held && v.level <= 0.0) { slot = &v; break; }
-            slot->note = note; slot->held = true; slot->level = 0.0; slot->phase = 0.0;
-            slot->inc = 2.0 * M_PI * 440.0 * std::pow(2.0, (note - 69) / 12.0) / getSampleRate();
+            const double inc = 2.0 * M_PI * 440.0 * std::pow(2.0, (note - 69) / 12.0) / getSampleRate();
+            slot->note = note; slot->held = true; slot->level = 0.0;
+            slot->re = 1.0; slot->im = 0.0; slot->c = std::cos(inc); slot->s = std::sin(inc);
             slot->amp = 0.25 * vel / 127.0;
         } else if (status == 0x80 || (status == 0x90 && vel == 0)) {
             for (auto& v : fVoices) if (v.held && v.note == note) v.held = false;

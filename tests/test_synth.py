@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from bridge.commands import synth as synth_command
 from bridge.errors import VmbError
 from bridge.geometry import KeyLayout, apply_homography
+from bridge.midi import read_midi
 from bridge.synth import RenderConfig, render_frames, render_to_files, sample_style
 from bridge.synth.camera import pixels_per_mm, plane_to_image
 from bridge.synth.keyboard import build_layers, compose
@@ -63,10 +64,17 @@ def test_pressed_key_region_changes_and_unpressed_keys_do_not() -> None:
             assert not changed[~inside].any()
 
 
+def _plain_seed(style: str) -> int:
+    """The first seed whose look has no glow, particles, fades or text over the keys."""
+    return next(seed for seed in range(200) if not any(
+        (p := sample_style(style, seed)).glow or p.particles or p.fade_in_s or p.fade_out_s or p.title or p.watermark
+        for _ in [0]))
+
+
 def test_unpressed_keys_stay_still_in_a_rendered_video() -> None:
-    _, frames, labels = render_frames(NOTES, RenderConfig(style="synthesia", size=(640, 360), fps=20, duration=1.0))
+    config = RenderConfig(style="synthesia", seed=_plain_seed("synthesia"), size=(640, 360), fps=20, duration=1.0)
+    scene, frames, labels = render_frames(NOTES, config)
     images = list(frames)
-    scene, _, _ = render_frames(NOTES, RenderConfig(style="synthesia", size=(640, 360), fps=20, duration=1.0))
     layers = build_layers(scene.layout, scene.style, scene.homography, (640, 360),
                           pixels_per_mm(scene.homography, scene.layout))
     state = labels["key_state"]
@@ -130,7 +138,7 @@ def _args(midi: Path, out: Path, **extra: object) -> argparse.Namespace:
     synth_command.add_arguments(parser)
     argv = [str(midi), "-o", str(out), "--size", "320x180", "--fps", "10"]
     for name, value in extra.items():
-        argv += [f"--{name}", str(value)]
+        argv += [f"--{name}"] + ([str(value)] if value != "" else [])
     return parser.parse_args(argv)
 
 
@@ -140,6 +148,19 @@ def test_command_writes_video_and_labels(tmp_path: Path) -> None:
     assert synth_command.run(_args(midi, tmp_path / "a.mp4", labels=tmp_path / "a.npz", style="upright")) == 0
     assert (tmp_path / "a.mp4").stat().st_size > 0
     assert np.load(tmp_path / "a.npz")["key_state"].any()
+    truth = tmp_path / "a.truth.mid"  # a.mid is the input: the ground truth goes beside it, never over it
+    assert sorted(n.pitch for n in read_midi(truth).notes) == [60, 62, 64]
+    assert sorted(n.pitch for n in read_midi(midi).notes) == [60, 62, 64]
+
+
+def test_command_writes_variable_frame_rate_and_midi_where_asked(tmp_path: Path) -> None:
+    midi = tmp_path / "song.mid"
+    _write_midi(midi, [48, 72])
+    args = _args(midi, tmp_path / "v.mp4", labels=tmp_path / "v.npz", vfr="", **{"midi-out": tmp_path / "t.mid"})
+    assert synth_command.run(args) == 0
+    labels = np.load(tmp_path / "v.npz")
+    assert bool(labels["vfr"]) and len(np.unique(np.round(np.diff(labels["frame_times"]), 4))) > 1
+    assert [n.pitch for n in read_midi(tmp_path / "t.mid").notes] == [48, 72]
 
 
 def test_empty_midi_gives_a_clear_error(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from bridge.errors import InputFileError, VmbError
+from bridge.geometry import STANDARD_SIZES
 from bridge.synth import STYLE_NAMES, RenderConfig, render_to_files
 from bridge.synth.notes_io import read_notes
 
@@ -36,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate (default 30)")
     parser.add_argument("--size", type=_size, default=(1280, 720), help="WIDTHxHEIGHT (default 1280x720)")
     parser.add_argument("--keys", type=int, help="keyboard size (88, 76, 61, 49); default: chosen by the style")
+    parser.add_argument("--vfr", action="store_true",
+                        help="variable frame rate: jittered frame times with drops, kept in the container and labels")
+    parser.add_argument("--hands-from-channels", action="store_true",
+                        help="MIDI channel 1 plays the left hand, the others the right (default: a fingering model)")
+    parser.add_argument("--midi-out", type=Path,
+                        help="ground-truth MIDI of the clip (times from its first frame); default: VIDEO.mid "
+                        "(VIDEO.truth.mid when VIDEO.mid is the input)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,10 +52,19 @@ def run(args: argparse.Namespace) -> int:
     notes, sustain = read_notes(args.midi)
     if not notes:
         raise VmbError(f"{args.midi} has no notes: give a MIDI file with at least one note")
+    if args.keys is not None and args.keys not in STANDARD_SIZES:
+        raise VmbError(f"--keys {args.keys} is not a keyboard size: use one of {', '.join(map(str, STANDARD_SIZES))}")
     config = RenderConfig(style=args.style, seed=args.seed, size=args.size, fps=args.fps, start=args.start,
-                          duration=args.duration, n_keys=args.keys)
-    labels = render_to_files(notes, config, args.output, args.labels, sustain)
+                          duration=args.duration, n_keys=args.keys, vfr=args.vfr,
+                          hands_from_channels=args.hands_from_channels)
+    midi_out = args.midi_out or args.output.with_suffix(".mid")
+    if midi_out.resolve() == args.midi.resolve():
+        if args.midi_out is not None:
+            raise VmbError(f"--midi-out would overwrite the input {args.midi}: give another path")
+        midi_out = args.output.with_suffix(".truth.mid")  # never overwrite the performance we read
+    labels = render_to_files(notes, config, args.output, args.labels, sustain, midi_path=midi_out)
     n_frames = len(labels["frame_times"])
-    extra = f" and {args.labels}" if args.labels else ""
-    print(f"wrote {args.output} ({n_frames} frames at {args.fps:g} fps){extra}")
+    extra = f", {args.labels}" if args.labels else ""
+    rate = "variable frame rate" if args.vfr else f"{args.fps:g} fps"
+    print(f"wrote {args.output} ({n_frames} frames at {rate}){extra} and {midi_out}")
     return 0

@@ -12,11 +12,12 @@ from bridge.geometry import WHITE_KEY_LENGTH_MM, KeyLayout
 
 
 def plane_to_image(layout: KeyLayout, size: tuple[int, int], fill: float, centre_y: float,
-                   tilt_deg: float, roll_deg: float) -> NDArray[np.float64]:
+                   tilt_deg: float, roll_deg: float, centre_x: float = 0.5) -> NDArray[np.float64]:
     """Homography mapping plane mm to pixels: the keyboard spans ``fill`` of the width, the player at the bottom.
 
     Tilt shrinks the far (back) edge as a camera leaning towards the player would see it; roll turns the
-    whole keyboard about its centre.
+    whole keyboard about its centre. A ``fill`` above 1 or an off-centre ``centre_x`` leaves part of the
+    keyboard outside the frame (a cropped view).
     """
     width, height = size
     span_px = fill * width
@@ -24,7 +25,7 @@ def plane_to_image(layout: KeyLayout, size: tuple[int, int], fill: float, centre
     tilt = math.radians(tilt_deg)
     depth_px = WHITE_KEY_LENGTH_MM * scale * math.cos(tilt)
     far = 1.0 - 0.45 * math.sin(tilt)
-    cx, cy = width / 2.0, centre_y * height
+    cx, cy = centre_x * width, centre_y * height
     half = span_px / 2.0
     dst = np.array([
         [cx - half * far, cy - depth_px / 2], [cx + half * far, cy - depth_px / 2],

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from bridge.geometry import BLACK_KEY_LENGTH_MM, WHITE_KEY_LENGTH_MM, KeyLayout, is_black
 from bridge.synth.style import BGR, StyleParams
+from bridge.synth.surfaces import add_reflection, apply_wear, draw_case, room, scale_colour
 
 Image = NDArray[np.uint8]
 MARGIN_X_MM = 40.0
@@ -35,11 +36,6 @@ class KeyboardLayers:
     masks: dict[int, KeyMask]
 
 
-def _scale(colour: BGR, factor: float) -> BGR:
-    b, g, r = (int(np.clip(c * factor, 0, 255)) for c in colour)
-    return b, g, r
-
-
 class _Canvas:
     """The plane region around the keyboard rasterized at ``ppm`` pixels per mm."""
 
@@ -56,6 +52,12 @@ class _Canvas:
     def from_plane(self) -> NDArray[np.float64]:
         return np.array([[self.ppm, 0, -self.x0 * self.ppm], [0, self.ppm, -self.y0 * self.ppm], [0, 0, 1]])
 
+    def row(self, y_mm: float) -> int:
+        return round((y_mm - self.y0) * self.ppm)
+
+    def col(self, x_mm: float) -> int:
+        return round((x_mm - self.x0) * self.ppm)
+
     def rect(self, img: Image, x0: float, y0: float, x1: float, y1: float, colour: BGR) -> None:
         poly = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
         cv2.fillPoly(img, [self.px(poly)], colour, cv2.LINE_AA, shift=4)
@@ -69,29 +71,22 @@ def _shrink(poly: NDArray[np.float64], mm: float) -> NDArray[np.float64]:
     return out
 
 
-def _draw_case(canvas: _Canvas, img: Image, layout: KeyLayout, style: StyleParams) -> None:
-    img[:] = style.case_colour
-    w = layout.width_mm
-    canvas.rect(img, -MARGIN_X_MM, -BACK_MM, w + MARGIN_X_MM, -12.0, _scale(style.case_colour, 1.25))  # fallboard
-    canvas.rect(img, 0.0, -6.0, w, 0.0, style.felt_colour)  # felt strip / key slip
-    canvas.rect(img, 0.0, 0.0, w, WHITE_KEY_LENGTH_MM + 2.0, (30, 30, 30))  # gaps between keys
-
-
 def _draw_white(canvas: _Canvas, img: Image, layout: KeyLayout, pitch: int, style: StyleParams,
                 pressed: bool, lit: BGR | None) -> None:
     left, right = layout.x_range_mm(pitch)
     base = lit if lit is not None else style.white_colour
     depth = style.press_depth_mm if pressed else 0.0
-    top = _scale(base, 0.94 if pressed and lit is None else 1.0)
+    top = scale_colour(base, 0.94 if pressed and lit is None else 1.0)
     front = WHITE_KEY_LENGTH_MM
     # front face (seen as a lip) and the key top
-    canvas.rect(img, left + 0.4, front - 3.0, right - 0.4, front + 2.0 - 0.25 * depth, _scale(base, 0.78))
-    cv2.fillPoly(img, [canvas.px(_shrink(layout.polygon_mm(pitch), 0.4))], top, cv2.LINE_AA, shift=4)
+    canvas.rect(img, left + 0.4, front - 3.0, right - 0.4, front + 2.0 - 0.25 * depth, scale_colour(base, 0.78))
+    key_top = canvas.px(_shrink(layout.polygon_mm(pitch), style.key_gap_mm / 2))
+    cv2.fillPoly(img, [key_top], top, cv2.LINE_AA, shift=4)
     if pressed:
-        shade = _scale(base, 0.45)
+        shade = scale_colour(base, 0.45)
         canvas.rect(img, left + 0.4, 0.0, left + 1.8, front, shade)  # side shadows
         canvas.rect(img, right - 1.8, 0.0, right - 0.4, front, shade)
-        canvas.rect(img, left + 0.4, front - 0.3 * depth, right - 0.4, front + 2.0, _scale(base, 0.35))
+        canvas.rect(img, left + 0.4, front - 0.3 * depth, right - 0.4, front + 2.0, scale_colour(base, 0.35))
 
 
 def _draw_black(canvas: _Canvas, img: Image, layout: KeyLayout, pitch: int, style: StyleParams,
@@ -100,23 +95,35 @@ def _draw_black(canvas: _Canvas, img: Image, layout: KeyLayout, pitch: int, styl
     base = lit if lit is not None else style.black_colour
     depth = style.press_depth_mm if pressed else 0.0
     length = BLACK_KEY_LENGTH_MM - 0.4 * depth
-    canvas.rect(img, left, 0.0, right, BLACK_KEY_LENGTH_MM, (8, 8, 8) if lit is None else _scale(base, 0.6))
-    canvas.rect(img, left + 1.2, 0.0, right - 1.2, length - 6.0, _scale(base, 1.0 if lit else 1.6))
-    canvas.rect(img, left + 1.6, length - 6.0, right - 1.6, length - 1.0, _scale(base, 0.8 if lit else 2.6))
-    if pressed and lit is None:
+    if lit is not None:
+        canvas.rect(img, left, 0.0, right, BLACK_KEY_LENGTH_MM, scale_colour(base, 0.6))
+        canvas.rect(img, left + 1.2, 0.0, right - 1.2, length - 6.0, base)
+        canvas.rect(img, left + 1.6, length - 6.0, right - 1.6, length - 1.0, scale_colour(base, 0.8))
+        return
+    # from above: a very dark top, bevelled sides catching the light, a lighter sloped front
+    bevel = style.black_bevel_mm
+    canvas.rect(img, left, 0.0, right, BLACK_KEY_LENGTH_MM, (8, 8, 8))
+    canvas.rect(img, left, 0.0, left + bevel, length, scale_colour(base, 4.0))
+    canvas.rect(img, right - bevel, 0.0, right, length, scale_colour(base, 2.8))
+    canvas.rect(img, left + bevel, 0.0, right - bevel, length - 9.0, scale_colour(base, 0.85))
+    canvas.rect(img, left + bevel, length - 9.0, right - bevel, length - 0.5, scale_colour(base, 2.0))
+    if pressed:
         canvas.rect(img, left - 1.2, 0.0, left, length, (10, 10, 10))
         canvas.rect(img, right, 0.0, right + 1.2, length, (10, 10, 10))
 
 
 def _draw_keys(canvas: _Canvas, layout: KeyLayout, style: StyleParams, pressed: bool, lit: BGR | None) -> Image:
     img = np.zeros((canvas.height, canvas.width, 3), np.uint8)
-    _draw_case(canvas, img, layout, style)
+    draw_case(canvas, img, layout, style)
     for pitch in layout.pitches:
         if not is_black(pitch):
             _draw_white(canvas, img, layout, pitch, style, pressed, lit)
     for pitch in layout.pitches:
         if is_black(pitch):
             _draw_black(canvas, img, layout, pitch, style, pressed, lit)
+    if lit is None:
+        apply_wear(canvas, img, layout, style)
+    add_reflection(canvas, img, style.reflection)
     return img
 
 
@@ -142,7 +149,8 @@ def _lighting(size: tuple[int, int], style: StyleParams) -> NDArray[np.float32]:
     angle = (style.seed % 360) * np.pi / 180.0
     ramp = np.cos(angle) * xs[None, :] + np.sin(angle) * ys[:, None]
     gain = 1.0 - style.light_gradient * (0.5 + 0.5 * ramp)
-    tint = 1.0 + np.array(style.light_tint, np.float32) / 255.0
+    gain *= 1.0 - style.vignette * 0.5 * (xs[None, :] ** 2 + ys[:, None] ** 2)
+    tint = (1.0 + np.array(style.light_tint, np.float32) / 255.0) * style.exposure
     return np.asarray(gain[:, :, None] * tint[None, None, :], dtype=np.float32)
 
 
@@ -160,10 +168,12 @@ def build_layers(layout: KeyLayout, style: StyleParams, plane_to_image: NDArray[
     warp = plane_to_image @ np.linalg.inv(canvas.from_plane())
     width, height = size
 
+    background = room(size, style, plane_to_image, layout)
+
     def to_image(img: Image) -> Image:
-        warped = cv2.warpPerspective(img, warp, size, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT,
-                                     borderValue=style.background_colour)
-        return np.asarray(warped, dtype=np.uint8)
+        warped = background.copy()
+        cv2.warpPerspective(img, warp, size, dst=warped, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_TRANSPARENT)
+        return warped
 
     light = _lighting(size, style)
     up = _finish(to_image(_draw_keys(canvas, layout, style, False, None)), light, style.blur_sigma)

@@ -1,0 +1,155 @@
+"""Where a falling-notes frame is read: a few points on each key top and a short column above each key.
+
+Only these pixels are ever read (a few thousand per frame whatever the resolution), which keeps the
+falling-notes method cheap. Every sample is normalised per frame so that the median white key maps to
+1 and the median black key to 0, which cancels fades, exposure and colour casts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bridge.errors import CalibrationError, VideoError
+from bridge.geometry import apply_homography, is_black
+from bridge.types import KeyboardGeometry
+
+FloatArray = NDArray[np.float32]
+IntArray = NDArray[np.intp]
+
+# Key-top sample points, as (fraction of the key width from its centre, depth in mm from the back edge).
+_WHITE_POINTS = [(dx, y) for dx in (-0.22, 0.0, 0.22) for y in (110.0, 125.0, 140.0)]
+_BLACK_POINTS = [(dx, y) for dx in (-0.2, 0.0, 0.2) for y in (25.0, 45.0, 65.0)]
+# The band above a key: three columns across the key going back on the keyboard plane (bars fall along it),
+# starting this far behind the key tops, about one image row apart.
+_BAND_COLUMNS = (-0.25, 0.0, 0.25)
+BAND_START_MM = 10.0
+MIN_BAND_ROWS = 8
+MAX_BAND_ROWS = 96
+LINE_ROWS = 3  # the band rows next to the keys that tell whether a bar is on a key now
+BAND_FRACTION = 0.12  # band height as a fraction of the distance from the image top to the keys
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSample:
+    """One frame read at the sample points: ``keys[K, 3]`` and ``band[K, R, 3]`` normalised colours.
+
+    ``contrast`` is the median white-key minus median black-key brightness (0-255) before normalising;
+    a frame without a visible keyboard (title card, deep fade) has a low contrast.
+    """
+
+    keys: FloatArray
+    band: FloatArray
+    contrast: float
+    black: FloatArray  # (3,) BGR level that normalises to 0
+    span: FloatArray  # (3,) BGR difference that normalises to 1
+
+    @property
+    def line(self) -> FloatArray:
+        """(K, 3) normalised colour just above each key."""
+        return np.asarray(self.band[:, :LINE_ROWS].mean(axis=1), dtype=np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class SamplePoints:
+    """Flat pixel indices to read (into ``image.reshape(-1, 3)``), built once per video from the calibration."""
+
+    image_size: tuple[int, int]
+    pitches: tuple[int, ...]  # keys whose points all lie inside the image (cropped keyboards lose some)
+    black: NDArray[np.bool_]
+    key_index: IntArray  # (K, P) points on each key top
+    band_index: IntArray  # (C, K, R) columns above each key; row 0 is next to the keys, higher rows further up
+
+    @property
+    def n_keys(self) -> int:
+        return len(self.pitches)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.band_index.shape[2])
+
+    @classmethod
+    def from_geometry(cls, geometry: KeyboardGeometry) -> SamplePoints:
+        layout = geometry.layout
+        to_image = np.linalg.inv(geometry.homography)
+        width, height = geometry.image_size
+        n_rows = int(np.clip(round(BAND_FRACTION * float(np.median(_key_line_rows(geometry)))),
+                             MIN_BAND_ROWS, MAX_BAND_ROWS))
+        back_mm = BAND_START_MM + np.arange(n_rows) * _mm_per_pixel_behind_keys(geometry)
+        kept: list[int] = []
+        key_pts: list[NDArray[np.float64]] = []
+        band_pts: list[NDArray[np.float64]] = []
+        for pitch in layout.pitches:
+            left, right = layout.x_range_mm(pitch)
+            centre, span = (left + right) / 2, right - left
+            offsets = _BLACK_POINTS if is_black(pitch) else _WHITE_POINTS
+            on_key = apply_homography(to_image, np.array([[centre + dx * span, y] for dx, y in offsets]))
+            back_left, back_right = (float(x) for x in layout.polygon_mm(pitch)[:2, 0])  # clear of black keys
+            back_centre, back_span = (back_left + back_right) / 2, back_right - back_left
+            plane = [[[back_centre + dx * back_span, -depth] for depth in back_mm] for dx in _BAND_COLUMNS]
+            column = apply_homography(to_image, np.array(plane).reshape(-1, 2)).reshape(len(_BAND_COLUMNS), n_rows, 2)
+            points = np.rint(np.vstack([on_key, column.reshape(-1, 2)]))
+            if points.min() < 0 or points[:, 0].max() > width - 1 or points[:, 1].max() > height - 1:
+                continue
+            kept.append(pitch)
+            key_pts.append(on_key)
+            band_pts.append(column)
+        black = np.array([is_black(p) for p in kept], dtype=bool)
+        if black.sum() < 2 or (~black).sum() < 2:
+            raise CalibrationError("too few keys of the calibrated keyboard are inside the picture with room "
+                                   "above them for falling notes: recalibrate or use --method keys")
+        key_index = _flat(np.array(key_pts), width)
+        band_index = _flat(np.array(band_pts), width).transpose(1, 0, 2)
+        return cls((width, height), tuple(kept), black, key_index, np.ascontiguousarray(band_index))
+
+    def read(self, image: NDArray[np.uint8]) -> FrameSample:
+        """Gather and normalise the sample points of one BGR frame."""
+        height, width = image.shape[:2]
+        if (width, height) != self.image_size:
+            raise VideoError(f"frame size {width}x{height} differs from the calibration's "
+                             f"{self.image_size[0]}x{self.image_size[1]}: recalibrate for this video")
+        pixels = image.reshape(-1, 3)
+        on_keys = pixels[self.key_index]  # (K, P, 3)
+        middle = on_keys.shape[1] // 2
+        keys = np.partition(on_keys, middle, axis=1)[:, middle].astype(np.float32)
+        band = _median3(*(pixels[index] for index in self.band_index))  # (K, R, 3)
+        white = _median(keys[~self.black])
+        black = _median(keys[self.black])
+        span = np.maximum(white - black, 8.0)
+        scale = 1.0 / span
+        return FrameSample((keys - black) * scale, (band.astype(np.float32) - black) * scale,
+                           float(np.mean(white - black)), black, span)
+
+
+def _mm_per_pixel_behind_keys(geometry: KeyboardGeometry) -> float:
+    """Plane millimetres per image pixel going back from the keys at the middle of the keyboard."""
+    middle = geometry.layout.width_mm / 2
+    ends = apply_homography(np.linalg.inv(geometry.homography),
+                            np.array([[middle, -BAND_START_MM], [middle, -BAND_START_MM - 10.0]]))
+    return 10.0 / max(float(np.linalg.norm(ends[1] - ends[0])), 1e-6)
+
+
+def _flat(points: NDArray[np.float64], width: int) -> IntArray:
+    """(..., 2) x, y points to flat pixel indices."""
+    pixel = np.rint(points).astype(np.intp)
+    return np.asarray(pixel[..., 1] * width + pixel[..., 0], dtype=np.intp)
+
+
+def _median(values: FloatArray) -> FloatArray:
+    middle = len(values) // 2
+    return np.asarray(np.partition(values, middle, axis=0)[middle], dtype=np.float32)
+
+
+def _key_line_rows(geometry: KeyboardGeometry) -> NDArray[np.float64]:
+    """Image rows of the back edge of the keys along the keyboard."""
+    layout = geometry.layout
+    xs = np.linspace(0.0, layout.width_mm, 16)
+    points = apply_homography(np.linalg.inv(geometry.homography), np.stack([xs, np.zeros_like(xs)], axis=1))
+    return points[:, 1]
+
+
+def _median3(a: NDArray[np.uint8], b: NDArray[np.uint8], c: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Element-wise median of the three band columns: one column hit by a particle or glow is outvoted."""
+    return np.asarray(np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c)), dtype=np.uint8)

@@ -1,0 +1,282 @@
+"""Per-key note tracking over the samples of a falling-notes video (see bridge/falling.py for the method).
+
+A note starts when a bar that was seen coming down a key's column reaches the key (same colour) while
+the key is lit; it lasts while a bar of that colour stands on the key; a gap between two bars of one
+key passing the keys is a re-strike. The unlit and empty looks are learned from the first second of
+readable frames (per-cell median, so a logo or watermark is part of the look and a passing bar is not),
+then follow slow changes; a band cell that stays changed without a note is learned again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bridge.falling_sampling import LINE_ROWS, FrameSample, SamplePoints
+
+GAP_REACH = 5  # rows on each side of a gap that must hold bar (by their median)
+ARRIVAL_ROWS = 3  # rows of an arriving bar whose colour it is known by
+MAX_SPEEDS = 200
+Vector = NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class FallingSettings:
+    """Thresholds in normalised colour units (unlit white key = 1, unlit black key = 0 in every channel)."""
+
+    lit_threshold: float = 0.35
+    bar_threshold: float = 0.3
+    gap_ratio: float = 0.65  # a gap between bars is darker (closer to empty) than this share of the bars beside it
+    same_bar_cosine: float = 0.85  # a bar keeps its colour direction (cosine) from arrival to its end
+    min_contrast: float = 40.0  # white minus black keys (0-255) below which no keyboard is visible
+    fade_ratio: float = 0.35  # a frame whose keyboard contrast is below this share of the video's best is a fade
+    learn_seconds: float = 1.0  # the first readable stretch the unlit and empty looks are learned from
+    relearn_seconds: float = 4.0  # a band cell changed this long without a note is learned again
+    learn_rate: float = 0.02
+    velocity: int = 80
+    max_parts: int = 4
+
+
+@dataclass
+class _OpenNote:
+    start: float
+    bar: Vector  # the bar's colour at the keys minus the empty look: the direction the note keeps
+    colour: Vector  # the arriving bar's own (normalised) colour, away from glow at the keys: names the part
+
+
+def _cosine(a: NDArray[np.float32] | NDArray[np.float64], b: NDArray[np.float32] | NDArray[np.float64]) -> float:
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.dot(a, b)) / norms if norms > 1e-9 else 0.0
+
+
+class Tracker:
+    """Feed samples in time order with :meth:`push`, then :meth:`close`; ``finished`` holds the notes."""
+
+    def __init__(self, points: SamplePoints, settings: FallingSettings) -> None:
+        self.points = points
+        self.settings = settings
+        n_keys = points.n_keys
+        self.key_ref = np.zeros((n_keys, 3), np.float32)
+        self.band_ref = np.zeros((n_keys, points.n_rows, 3), np.float32)
+        self.pending: list[tuple[float, FrameSample]] = []  # readable samples before the looks are learned
+        self.learned = False
+        self.band_changed_since = np.full((n_keys, points.n_rows), np.inf)
+        self.best: FrameSample | None = None
+        self.open: dict[int, _OpenNote] = {}
+        self.gap_row = np.full(n_keys, -1)  # lowest gap in the bar above each sounding key
+        self.gap_moved = np.zeros(n_keys, bool)
+        self.gap_due = np.full(n_keys, np.inf)  # when a gap that went out of sight reaches the keys
+        self.arrived_at = np.full(n_keys, -np.inf)
+        self.arrival_colour = np.zeros((n_keys, 3), np.float32)  # minus the empty look
+        self.arrival_paint = np.zeros((n_keys, 3), np.float32)  # as seen
+        self.arrival_row = np.full(n_keys, -1)
+        self.dark_at = np.full(n_keys, -np.inf)  # when a sounding key last went dark under its bar
+        self.speeds: list[float] = []  # bar speeds seen (rows per second), from arriving bars
+        self.finished: list[tuple[float, float, int, NDArray[np.float64]]] = []  # start, end, key, colour
+        self.last_t = 0.0
+        self.frame_dt: list[float] = []
+
+    @property
+    def step(self) -> float:
+        return float(np.median(self.frame_dt)) if self.frame_dt else 1 / 30
+
+    def push(self, t: float, sample: FrameSample) -> None:
+        if len(self.frame_dt) < 50 and t > self.last_t:
+            self.frame_dt.append(t - self.last_t)
+        self.last_t = t
+        if self.best is None or sample.contrast > self.best.contrast:
+            self.best = sample
+        if sample.contrast < max(self.settings.min_contrast, self.settings.fade_ratio * self.best.contrast):
+            self._close_all(t)  # title card, fade or cut: nothing is readable
+            return
+        if self.learned:
+            self._read(t, sample)
+            return
+        # learn from the brightest stretch: samples from a fade-in that is still going on are dropped
+        self.pending = [(u, s) for u, s in self.pending if s.contrast >= sample.contrast / 1.25]
+        self.pending.append((t, sample))
+        if t - self.pending[0][0] >= self.settings.learn_seconds:
+            self._learn_looks()
+
+    def _learn_looks(self) -> None:
+        samples = [s for _, s in self.pending]
+        self.key_ref, lit_all_along = _unlit_looks(np.median([s.keys for s in samples], axis=0), self.points)
+        self.band_ref = _empty_looks(np.array([s.band for s in samples]), lit_all_along, self.settings.bar_threshold)
+        self.learned = True
+        pending, self.pending = self.pending, []
+        for t, sample in pending:
+            self._read(t, sample)
+
+    def _read(self, t: float, sample: FrameSample) -> None:
+        key_dist = np.linalg.norm(sample.keys - self.key_ref, axis=1)
+        band_diff = sample.band - self.band_ref
+        band_dist = np.linalg.norm(band_diff, axis=2)
+        bar_rows = band_dist > self.settings.bar_threshold
+        at_line = bar_rows[:, :LINE_ROWS].sum(axis=1) >= 2
+        line_bar = band_diff[:, :LINE_ROWS].mean(axis=1)
+        self._note_arrivals(t, bar_rows, band_diff, sample.band)
+        lit = key_dist > self.settings.lit_threshold
+        for key in list(self.open):
+            if not lit[key]:  # the key shows its unlit look: released, perhaps for one frame before a re-strike
+                self.dark_at[key] = t
+                self.arrival_paint[key] = self.open[key].colour
+                self._finish(key, t)
+            elif not (at_line[key] and _cosine(self.open[key].bar, line_bar[key]) > self.settings.same_bar_cosine):
+                self._finish(key, t)
+        window = max(3.5 * self.step, 0.1)
+        recent = (t - self.arrived_at <= window) | (t - self.dark_at <= window)
+        sounding = np.zeros(len(lit), bool)
+        sounding[list(self.open)] = True
+        for key in np.flatnonzero(at_line & (sounding | (lit & recent))):
+            self._sound(int(key), t, band_dist[key], line_bar[key], sample.line[key])
+        self._follow(sample, key_dist, band_dist, bar_rows, t)
+
+    def _note_arrivals(self, t: float, bar_rows: NDArray[np.bool_], band_diff: NDArray[np.float32],
+                       band: NDArray[np.float32]) -> None:
+        """Remember, per key, when a bar was last seen above an empty line, its colour and how fast it falls."""
+        band_dist = np.linalg.norm(band_diff, axis=2)
+        above = band_dist[:, LINE_ROWS:].max(axis=1)
+        # a bar above and (almost) nothing at the keys yet: glow from a neighbour may tint the line a little
+        arriving = bar_rows[:, LINE_ROWS:].any(axis=1) & (band_dist[:, :LINE_ROWS].max(axis=1) < 0.5 * above)
+        for key in np.flatnonzero(arriving):
+            first = LINE_ROWS + int(np.argmax(bar_rows[key, LINE_ROWS:]))
+            inside = min(first + ARRIVAL_ROWS // 2 + 1, bar_rows.shape[1] - ARRIVAL_ROWS)  # past the bar's outline
+            self.arrival_colour[key] = band_diff[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
+            self.arrival_paint[key] = band[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
+            fell = self.arrival_row[key] - first
+            if 0 < t - self.arrived_at[key] <= 1.5 * self.step and fell > 0 and len(self.speeds) < MAX_SPEEDS:
+                self.speeds.append(fell / (t - self.arrived_at[key]))
+            self.arrived_at[key] = t
+            self.arrival_row[key] = first
+        self.arrival_row[~arriving] = -1
+
+    @property
+    def rows_per_frame(self) -> float | None:
+        """How far bars fall between two frames (median of what arriving bars showed), None before any."""
+        return float(np.median(self.speeds)) * self.step if len(self.speeds) >= 3 else None
+
+    def _sound(self, key: int, t: float, column: NDArray[np.float64], line_bar: Vector, line: Vector) -> None:
+        note = self.open.get(key)
+        if note is None:
+            if _cosine(self.arrival_paint[key], line) <= self.settings.same_bar_cosine:
+                return  # what stands on the key is not the bar that came down (glow, a hand, a logo)
+            self.open[key] = _OpenNote(t, line_bar.copy(), self.arrival_paint[key].copy())
+            self.gap_row[key] = -1
+        elif self._gap_arrived(key, t, column):
+            self._finish(key, t)
+            self.open[key] = _OpenNote(t, line_bar.copy(), note.colour)  # the next bar of one key: same part
+
+    def _gap_arrived(self, key: int, t: float, column: NDArray[np.float64]) -> bool:
+        """Follow the lowest gap in the bar above a sounding key down the column; True when it reaches the keys.
+
+        A gap that fades out of sight (glow near the keys can fill it) is expected at the keys when its last
+        row, falling at the bars' speed, gets there; a gap that never moved (a flaw in the empty look) is not.
+        """
+        gap = lowest_gap(column, self.settings.gap_ratio, self.settings.bar_threshold)
+        previous, travel = int(self.gap_row[key]), self.rows_per_frame
+        if previous >= 0 and 0 <= gap <= previous + 1:
+            self.gap_moved[key] |= gap < previous
+        elif previous >= 0:
+            if travel is None:
+                self.gap_due[key] = t
+            elif self.gap_moved[key] or previous <= 3 * travel + 4:
+                self.gap_due[key] = min(self.gap_due[key], t - self.step + previous / travel * self.step)
+            self.gap_moved[key] = False
+        self.gap_row[key] = gap
+        if self.gap_due[key] <= t + self.step / 2:
+            self.gap_due[key] = np.inf
+            return True
+        return False
+
+    def _finish(self, key: int, t: float) -> None:
+        note = self.open.pop(key)
+        self.gap_row[key], self.gap_moved[key], self.gap_due[key] = -1, False, np.inf
+        if t > note.start:
+            self.finished.append((note.start, t, key, note.colour.astype(np.float64)))
+
+    def _close_all(self, t: float) -> None:
+        for key in list(self.open):
+            self._finish(key, t)
+
+    def _follow(self, sample: FrameSample, key_dist: NDArray[np.float64], band_dist: NDArray[np.float64],
+                bar_rows: NDArray[np.bool_], t: float) -> None:
+        """Follow slow changes of the unlit and empty looks; learn again a band cell that changed for good."""
+        rate = self.settings.learn_rate
+        calm_keys = (key_dist < self.settings.lit_threshold / 2)[:, None]
+        self.key_ref += (rate * calm_keys) * (sample.keys - self.key_ref)
+        calm_band = (band_dist < self.settings.bar_threshold)[:, :, None]
+        self.band_ref += (rate * calm_band) * (sample.band - self.band_ref)
+        stray = bar_rows.copy()
+        stray[list(self.open)] = False
+        since = self.band_changed_since
+        since[:] = np.where(stray, np.minimum(since, t), np.inf)
+        stale = t - since > self.settings.relearn_seconds
+        if stale.any():
+            self.band_ref[stale] = sample.band[stale]
+            since[stale] = np.inf
+
+    def close(self) -> None:
+        if not self.learned and self.pending:
+            self._learn_looks()
+        self._close_all(self.last_t + self.step)
+
+    def to_bgr(self, colour: NDArray[np.float64]) -> NDArray[np.float64]:
+        """A normalised colour in the pixel values of the brightest (unfaded) frame."""
+        assert self.best is not None
+        return np.asarray(self.best.black + colour * self.best.span, dtype=np.float64)
+
+
+def lowest_gap(column: NDArray[np.float64], ratio: float, threshold: float) -> int:
+    """Row of the lowest dip in a bar column (the outline or gap between two bars of one key), or -1.
+
+    A dip is darker than ``ratio`` times the bar below and above it, each side judged by the median of
+    GAP_REACH rows (a particle or a speck of glow is outvoted) and capped at the column's median bar
+    level; a gradient changes the level in one step and makes no dip, nor does a bar's end.
+    """
+    n = len(column)
+    if n < 2 * GAP_REACH + 1:
+        return -1
+    bar = column[column > threshold]
+    level = float(np.median(bar)) if len(bar) else 0.0
+    padded = np.concatenate([np.zeros(GAP_REACH), column, np.zeros(GAP_REACH)])
+    medians = np.median(np.lib.stride_tricks.sliding_window_view(padded, GAP_REACH), axis=1)
+    below = medians[:n]  # rows r-GAP_REACH .. r-1
+    above = medians[GAP_REACH + 1: GAP_REACH + 1 + n]  # rows r+1 .. r+GAP_REACH
+    sides = np.minimum(np.minimum(above, below), level)
+    dips = np.flatnonzero((column < ratio * sides) & (sides > threshold))
+    return int(dips[0]) if len(dips) else -1
+
+
+def _empty_looks(bands: NDArray[np.float32], lit_all_along: NDArray[np.bool_], threshold: float) -> Vector:
+    """Per-cell empty look from ``bands[T, K, R, 3]``: the cell's median over time, unless a bar stood there
+    most of the time (it differs from the same row of the other keys): then the moment it looked most
+    like them, or, above a key lit all along, the other keys' look. Other odd cells (a logo) keep their median."""
+    median = np.median(bands, axis=0)
+    typical = np.median(median, axis=0)  # (R, 3): most columns are empty most of the time
+    odd = np.linalg.norm(median - typical, axis=2) > threshold
+    if odd.any():
+        distance = np.linalg.norm(bands - typical, axis=3)  # (T, K, R)
+        closest = np.argmin(distance, axis=0)
+        chosen = np.take_along_axis(bands, closest[None, :, :, None], axis=0)[0]
+        usable = odd & (np.min(distance, axis=0) <= threshold)
+        median[usable] = chosen[usable]
+        covered = odd & ~usable & lit_all_along[:, None]
+        median[covered] = np.broadcast_to(typical, median.shape)[covered]
+    return np.asarray(median, dtype=np.float32)
+
+
+def _unlit_looks(keys: NDArray[np.float32] | NDArray[np.float64],
+                 points: SamplePoints) -> tuple[Vector, NDArray[np.bool_]]:
+    """Per-key unlit look, and which keys were lit all along the learning stretch: those differ from their
+    neighbours of the same colour and take the neighbours' median instead."""
+    looks = np.asarray(keys, dtype=np.float32).copy()
+    lit = np.zeros(len(looks), bool)
+    for black in (False, True):
+        index = np.flatnonzero(points.black == black)
+        typical = np.array([np.median(looks[index[max(0, i - 4): i + 5]], axis=0) for i in range(len(index))])
+        odd = np.linalg.norm(looks[index] - typical, axis=1) > 0.25
+        looks[index[odd]] = typical[odd]
+        lit[index[odd]] = True
+    return looks, lit

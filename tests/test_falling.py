@@ -1,0 +1,246 @@
+"""Falling-notes transcription on frames drawn by the real renderer (bridge.synth), with effects added here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import mir_eval
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from bridge.errors import CalibrationError, VideoError
+from bridge.falling import FallingResult, is_falling_notes_video, part_colour_names, transcribe_falling
+from bridge.falling_parts import cluster_parts
+from bridge.falling_tracker import lowest_gap
+from bridge.midi import read_midi
+from bridge.sources import VideoFileSource
+from bridge.synth.render import RenderConfig, render_frames, render_to_files
+from bridge.types import Frame, KeyboardGeometry, Note
+
+SIZE = (640, 360)
+
+
+def _excerpt(shared: Path, start: float = 4.0, seconds: float = 5.0) -> list[Note]:
+    notes = read_midi(shared / "midi" / "miditest" / "10.mid").notes
+    return [Note(n.start - start + 0.8, min(n.end, start + seconds) - start + 0.8, n.pitch, n.velocity)
+            for n in notes if start <= n.start < start + seconds - 0.3]
+
+
+def _render(notes: list[Note], style: str, seed: int, fps: float = 30.0,
+            size: tuple[int, int] = SIZE) -> tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]]:
+    """Frames (not encoded), the ground-truth calibration, and reference notes with channel = hand."""
+    duration = max(n.end for n in notes) + 0.5
+    scene, images, labels = render_frames(notes, RenderConfig(style=style, seed=seed, size=size, fps=fps,
+                                                              duration=duration))
+    frames = [Frame(i, float(t), image) for i, (t, image) in enumerate(zip(scene.timestamps, images, strict=True))]
+    reference = [Note(n.start, n.end, n.pitch, n.velocity, hand)
+                 for n, hand in zip(scene.notes, scene.note_hands, strict=True)]
+    return frames, _geometry(labels), reference, labels
+
+
+def _geometry(labels: dict[str, Any]) -> KeyboardGeometry:
+    width, height = (int(v) for v in np.asarray(labels["size"]))
+    return KeyboardGeometry.from_homography((width, height), int(labels["lowest_pitch"]), int(labels["key_count"]),
+                                            np.asarray(labels["image_to_plane"], dtype=np.float64))
+
+
+def _onset_f1(reference: list[Note], estimate: list[Note]) -> float:
+    if not reference or not estimate:
+        return 0.0
+    ref_i = np.array([[n.start, n.end] for n in reference])
+    est_i = np.array([[n.start, n.end] for n in estimate])
+    ref_p = mir_eval.util.midi_to_hz(np.array([n.pitch for n in reference], dtype=float))
+    est_p = mir_eval.util.midi_to_hz(np.array([n.pitch for n in estimate], dtype=float))
+    return float(mir_eval.transcription.precision_recall_f1_overlap(
+        ref_i, ref_p, est_i, est_p, onset_tolerance=0.05, offset_ratio=None)[2])
+
+
+def _split_agreement(reference: list[Note], estimate: list[Note]) -> float:
+    """Share of matched notes whose part maps to their hand (best one-to-one mapping of parts to hands)."""
+    pairs = [(r.channel, e.channel) for r in reference for e in estimate
+             if r.pitch == e.pitch and abs(r.start - e.start) <= 0.05]
+    same = sum(h == p for h, p in pairs)
+    return max(same, len(pairs) - same) / max(len(pairs), 1)
+
+
+@pytest.fixture(scope="module")
+def synthesia(shared_data: Path) -> tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]]:
+    return _render(_excerpt(shared_data), "synthesia", seed=5)
+
+
+def test_synthesia_notes_onsets_and_hands(synthesia: tuple[list[Frame], KeyboardGeometry, list[Note],
+                                                             dict[str, Any]]) -> None:
+    frames, geometry, reference, _ = synthesia
+    result = transcribe_falling(iter(frames), geometry)  # a one-pass iterator: the method streams
+    assert _onset_f1(reference, result.notes) >= 0.95
+    assert _split_agreement(reference, result.notes) >= 0.95
+    assert len(result.part_colours) == len({n.channel for n in reference})
+    assert {n.channel for n in result.notes} == set(range(len(result.part_colours)))
+
+
+def test_part_colours_are_the_bar_colours(synthesia: tuple[list[Frame], KeyboardGeometry, list[Note],
+                                                             dict[str, Any]]) -> None:
+    frames, geometry, reference, labels = synthesia
+    style = json.loads(str(labels["style_params"]))
+    result = transcribe_falling(frames, geometry)
+    low_hand = min({0, 1}, key=lambda h: np.mean([n.pitch for n in reference if n.channel == h] or [999]))
+    bars = [style["left_bar_colour"], style["right_bar_colour"]]
+    expected = [bars[low_hand], bars[1 - low_hand]]
+    for found, want in zip(result.part_colours, expected, strict=True):
+        assert np.abs(np.subtract(found, want)).max() <= 40
+    assert all(name.startswith("#") and len(name) == 7 for name in part_colour_names(result.part_colours))
+
+
+@pytest.fixture(scope="module")
+def hybrid(shared_data: Path) -> tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]]:
+    return _render(_excerpt(shared_data), "hybrid", seed=2)
+
+
+def test_hybrid_with_hands_over_the_keys(hybrid: tuple[list[Frame], KeyboardGeometry, list[Note],
+                                                       dict[str, Any]]) -> None:
+    frames, geometry, reference, _ = hybrid
+    result = transcribe_falling(frames, geometry)
+    assert _onset_f1(reference, result.notes) >= 0.9
+    assert _split_agreement(reference, result.notes) >= 0.95
+
+
+def test_real_h264_video(tmp_path: Path, shared_data: Path) -> None:
+    notes = _excerpt(shared_data, seconds=2.0)
+    config = RenderConfig(style="synthesia", seed=1, size=(426, 240), fps=24, duration=max(n.end for n in notes) + 0.3)
+    labels = render_to_files(notes, config, tmp_path / "v.mp4", None)
+    result = transcribe_falling(VideoFileSource(tmp_path / "v.mp4"), _geometry(labels))
+    assert _onset_f1([Note(n.start, n.end, n.pitch) for n in notes], result.notes) >= 0.9
+
+
+def test_fast_repeated_notes() -> None:
+    """Detached re-strikes 80 ms apart (the key goes dark for a frame) are each found; legato re-strikes
+    100 ms apart (only the outline between two bars tells them apart) are found at least half the time."""
+    detached = [Note(1.0 + 0.08 * i, 1.06 + 0.08 * i, 69, 90) for i in range(6)]
+    legato = [Note(1.0 + 0.1 * i, 1.1 + 0.1 * i, 64, 90) for i in range(6)]
+    frames, geometry, _, _ = _render(detached + legato, "synthesia", seed=8, fps=60)
+    found = transcribe_falling(frames, geometry).notes
+
+    def hits(notes: list[Note]) -> int:
+        return sum(any(e.pitch == n.pitch and abs(e.start - n.start) <= 0.05 for e in found) for n in notes)
+
+    assert hits(detached) == len(detached)
+    assert hits(legato) >= len(legato) // 2
+    assert len(found) <= len(detached) + len(legato)
+
+
+def _fade_and_title(frames: list[Frame], seconds: float) -> Iterator[Frame]:
+    """A title card over everything, then a fade-in, over the first ``seconds``."""
+    for frame in frames:
+        image = frame.image.copy()
+        if frame.t < seconds / 2:
+            image[:] = (60, 30, 20)
+            cv2.putText(image, "My Song - Tutorial", (40, 160), cv2.FONT_HERSHEY_DUPLEX, 1.2, (255, 255, 255), 2)
+        elif frame.t < seconds:
+            gain = (frame.t - seconds / 2) / (seconds / 2)
+            image = np.asarray(cv2.convertScaleAbs(image, alpha=gain), dtype=np.uint8)
+        yield Frame(frame.index, frame.t, image)
+
+
+def test_no_notes_during_title_and_fade(synthesia: tuple[list[Frame], KeyboardGeometry, list[Note],
+                                                         dict[str, Any]]) -> None:
+    frames, geometry, reference, _ = synthesia
+    hidden = 1.6
+    found = transcribe_falling(_fade_and_title(frames, hidden), geometry).notes
+    assert all(n.start >= hidden * 0.75 for n in found)
+    later = [n for n in reference if n.start > hidden + 0.1]
+    assert _onset_f1(later, [n for n in found if n.start > hidden + 0.1]) >= 0.95
+
+
+def _glow_particles_watermark(frames: list[Frame], geometry: KeyboardGeometry, pitch: int) -> Iterator[Frame]:
+    """Coloured glow and sparks on one key that plays nothing, and a watermark over the keys."""
+    layout = geometry.layout
+    to_image = np.linalg.inv(geometry.homography)
+    left, right = layout.x_range_mm(pitch)
+    x, y = (int(v) for v in np.rint(cv2.perspectiveTransform(np.array([[[(left + right) / 2, -6.0]]]),
+                                                              to_image)[0, 0]))
+    rng = np.random.default_rng(0)
+    for frame in frames:
+        image = frame.image.copy()
+        if int(frame.t * 2) % 2:  # pulsing glow
+            glow = np.zeros_like(image)
+            cv2.ellipse(glow, (x, y), (22, 10), 0, 0, 360, (40, 200, 250), -1)
+            image = np.asarray(cv2.add(image, cv2.GaussianBlur(glow, (0, 0), 5)), dtype=np.uint8)
+        for _ in range(4):
+            cv2.circle(image, (x + int(rng.integers(-12, 13)), y - int(rng.integers(0, 30))), 1, (255, 255, 200), -1)
+        cv2.putText(image, "pianotutor", (400, 330), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 1)
+        yield Frame(frame.index, frame.t, np.asarray(image, dtype=np.uint8))
+
+
+def test_glow_particles_and_watermark_make_no_notes(synthesia: tuple[list[Frame], KeyboardGeometry, list[Note],
+                                                                     dict[str, Any]]) -> None:
+    frames, geometry, reference, _ = synthesia
+    quiet = next(p for p in range(40, 90) if all(abs(n.pitch - p) > 2 for n in reference))
+    found = transcribe_falling(_glow_particles_watermark(frames, geometry, quiet), geometry).notes
+    assert not [n for n in found if abs(n.pitch - quiet) <= 1]
+    assert _onset_f1(reference, found) >= 0.9
+
+
+def test_cropped_keyboard_keeps_the_keys_in_view(synthesia: tuple[list[Frame], KeyboardGeometry, list[Note],
+                                                                  dict[str, Any]]) -> None:
+    frames, geometry, reference, _ = synthesia
+    cut = 160  # the left quarter of the picture is gone
+    shift = np.array([[1.0, 0.0, cut], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # cropped pixel -> original pixel
+    cropped = KeyboardGeometry.from_homography((SIZE[0] - cut, SIZE[1]), geometry.lowest_pitch, geometry.n_keys,
+                                               geometry.homography @ shift)
+    images = (Frame(f.index, f.t, np.ascontiguousarray(f.image[:, cut:])) for f in frames)
+    found = transcribe_falling(images, cropped).notes
+    to_image = np.linalg.inv(geometry.homography)
+    in_view = [n for n in reference
+               if cv2.perspectiveTransform(np.array([[[sum(geometry.layout.x_range_mm(n.pitch)) / 2, 0.0]]]),
+                                           to_image)[0, 0, 0] > cut + 15]
+    assert in_view and _onset_f1(in_view, found) >= 0.9
+
+
+def test_recognises_falling_notes_videos(shared_data: Path,
+                                         synthesia: tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]],
+                                         hybrid: tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]],
+                                         ) -> None:
+    for frames, geometry, _, _ in (synthesia, hybrid):
+        assert is_falling_notes_video([f.image for f in frames[::8]], geometry)
+    grand, grand_geometry, _, _ = _render(_excerpt(shared_data, seconds=2.5), "grand", seed=1)
+    assert not is_falling_notes_video([f.image for f in grand[::6]], grand_geometry)
+
+
+def test_errors_say_what_to_do(synthesia: tuple[list[Frame], KeyboardGeometry, list[Note],
+                                                dict[str, Any]]) -> None:
+    frames, geometry, _, _ = synthesia
+    small = Frame(0, 0.0, np.zeros((180, 320, 3), np.uint8))
+    with pytest.raises(VideoError, match="recalibrate"):
+        transcribe_falling([small], geometry)
+    far_away = geometry.homography @ np.array([[1.0, 0, -5000], [0, 1, 0], [0, 0, 1]])
+    with pytest.raises(CalibrationError, match="--method keys"):
+        transcribe_falling(frames, KeyboardGeometry.from_homography(SIZE, 21, 88, far_away))
+    assert transcribe_falling([], geometry) == FallingResult([], [])
+
+
+def test_lowest_gap_finds_the_gap_between_bars_only() -> None:
+    def gap(values: list[float]) -> int:
+        return lowest_gap(np.array(values), 0.75, 0.3)
+
+    assert gap([1, 1, 1, 1, 1, 1, 0.3, 1, 1, 1, 1, 1, 1, 0, 0]) == 6
+    assert gap([1] * 7 + [0.65] * 7 + [0]) == -1  # a gradient bar
+    assert gap([1] * 7 + [0.2, 0, 1.3] + [0] * 6) == -1  # a bar's end with a spark above it
+    assert gap([0.7, 0.7, 1.2, 0.7, 1.2, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]) == -1  # sparks on a bar
+
+
+def test_parts_by_hue_ordered_by_pitch() -> None:
+    rng = np.random.default_rng(1)
+    green = np.array([90.0, 200.0, 60.0]) * rng.uniform(0.4, 1.0, (30, 1))  # dim and bright, one hue
+    blue = np.array([220.0, 140.0, 50.0]) * rng.uniform(0.4, 1.0, (30, 1))
+    colours: NDArray[np.float64] = np.vstack([blue, green])
+    pitches = np.concatenate([rng.integers(60, 90, 30), rng.integers(30, 59, 30)]).astype(np.int64)
+    parts = cluster_parts(colours, pitches)
+    assert list(parts.labels[:30]) == [1] * 30 and list(parts.labels[30:]) == [0] * 30
+    assert parts.colours[0][1] > parts.colours[0][0] and parts.colours[1][0] > parts.colours[1][1]
+    single = cluster_parts(blue, pitches[:30])
+    assert len(single.colours) == 1 and not single.labels.any()

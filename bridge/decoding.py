@@ -4,8 +4,8 @@ Offline transcription is this decoder run to the end, so a live run and an offli
 frames send the same notes. Per key, with hysteresis:
 
 - a note starts when the onset probability rises through ``onset_threshold`` (its velocity is the
-  model's velocity at that frame), or when the key-down probability stays above ``frame_on`` for
-  ``min_frames`` frames without an onset (a missed onset);
+  model's velocity at that frame), or, unless ``onset_required``, when the key-down probability stays
+  above ``frame_on`` for ``min_frames`` frames without an onset (a missed onset);
 - a sounding note is re-struck (note off, then note on at the same time) when a new onset rises
   through the threshold after the note has lasted ``min_frames``;
 - a note ends when the key-down probability falls below ``frame_off``, but not before it has lasted
@@ -30,6 +30,7 @@ class DecoderSettings:
     frame_on: float = 0.5
     frame_off: float = 0.3
     min_frames: int = 2
+    onset_required: bool = False  # a key held without an onset never starts a note (no false notes on still keys)
     lowest_pitch: int = 21
     channel: int = 0
 
@@ -72,7 +73,10 @@ class StreamingDecoder:
 
         restrike = self._sounding & onset_rise & grown
         release = self._sounding & ~restrike & grown & (frame.frame < s.frame_off) & ~onset_high
-        start = (~self._sounding & (onset_rise | (self._held_without_onset >= s.min_frames))) | restrike
+        held_start = self._held_without_onset >= s.min_frames
+        if s.onset_required:
+            held_start[:] = False
+        start = (~self._sounding & (onset_rise | held_start)) | restrike
 
         edges: list[NoteEdge] = []
         for key in np.flatnonzero(release | restrike):

@@ -1,0 +1,175 @@
+"""Offline transcription of a video file: calibrate (or load a calibration), pick the method, run the
+same loop that live use runs, and return the notes.
+
+Two methods: ``keys`` (the key model over the rectified keyboard, for real hands on real keys) and
+``falling`` (lit keys and falling bars of Synthesia-style tutorials); ``auto`` looks at a few frames
+and picks one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge.decoding import DecoderSettings, notes_from_edges
+from bridge.errors import CalibrationError, VmbError
+from bridge.model import KeyModel
+from bridge.pipeline import EdgeLoop, HandChannels, RollRecorder
+from bridge.preview import PreviewWriter
+from bridge.sources import VideoFileSource, probe
+from bridge.types import Activations, Frame, KeyboardGeometry, Note, NoteEdge
+
+log = logging.getLogger(__name__)
+
+METHODS = ("auto", "keys", "falling")
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TranscribeOptions:
+    start: float = 0.0
+    duration: float | None = None
+    method: str = "auto"
+    threads: int | None = None
+    model_path: Path | None = None
+    batch_size: int = 16
+    hands: HandChannels = field(default_factory=HandChannels)
+    decoder: DecoderSettings | None = None  # None: the settings the model card recommends
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise VmbError(f"unknown method {self.method!r}: use one of {', '.join(METHODS)}")
+        if self.batch_size < 1:
+            raise VmbError(f"batch size must be at least 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    notes: list[Note]
+    method: str
+    geometry: KeyboardGeometry
+    n_frames: int
+    truncated: bool
+    part_colours: tuple[tuple[int, int, int], ...] = ()
+
+
+def load_or_calibrate(video: Path, calibration: Path | None, options: TranscribeOptions) -> KeyboardGeometry:
+    """The calibration file when given (checked against the video's size), else automatic calibration."""
+    info = probe(video)
+    if calibration is None:
+        from bridge.calibration import calibrate_video
+
+        return calibrate_video(video, start=options.start, duration=options.duration)
+    geometry = KeyboardGeometry.load(calibration)
+    if tuple(geometry.image_size) != (info.width, info.height):
+        raise CalibrationError(f"{calibration} was made for {geometry.image_size[0]}x{geometry.image_size[1]} "
+                               f"frames but {video} is {info.width}x{info.height}: recalibrate with vmb calibrate")
+    return geometry
+
+
+def choose_method(video: Path, geometry: KeyboardGeometry, options: TranscribeOptions) -> str:
+    if options.method != "auto":
+        return options.method
+    from bridge.calibration_frames import read_sample_frames
+    from bridge.falling import is_falling_notes_video
+
+    images = read_sample_frames(video, options.start, options.duration, count=16)
+    method = "falling" if images and is_falling_notes_video(images, geometry) else "keys"
+    log.info("method: %s (auto)", method)
+    return method
+
+
+def transcribe_video(video: Path, geometry: KeyboardGeometry, options: TranscribeOptions, *,
+                     progress: Progress | None = None, preview: Path | None = None,
+                     roll: RollRecorder | None = None) -> Transcription:
+    method = choose_method(video, geometry, options)
+    source = VideoFileSource(video, options.start, options.duration)
+    if method == "falling":
+        return _transcribe_falling(source, geometry, progress)
+    model = KeyModel.load(options.model_path, options.threads)
+    loop = EdgeLoop(geometry, model, options.decoder or model.card.decoder, options.hands)
+    writer = PreviewWriter(preview, geometry, source.info.fps or model.card.fps) if preview else None
+    edges: list[NoteEdge] = []
+    n_frames = 0
+    last_t = 0.0
+    try:
+        batch: list[Frame] = []
+        for frame in source:
+            batch.append(frame)
+            if len(batch) == options.batch_size:
+                edges += _run_batch(loop, batch, writer, roll)
+                n_frames, last_t = n_frames + len(batch), batch[-1].t
+                batch = []
+                if progress:
+                    progress(n_frames)
+        if batch:
+            edges += _run_batch(loop, batch, writer, roll)
+            n_frames, last_t = n_frames + len(batch), batch[-1].t
+        activations, tail = loop.close(last_t + 1.0 / model.card.fps)
+        if roll is not None:
+            roll.add(activations)
+        edges += tail
+    finally:
+        if writer is not None:
+            writer.close()
+    if progress:
+        progress(n_frames)
+    if n_frames == 0:
+        raise VmbError(f"no frame of {video} could be decoded in the chosen range: check --start/--duration "
+                       "or re-encode the video")
+    return Transcription(notes_from_edges(edges), "keys", geometry, n_frames, source.truncated)
+
+
+def _run_batch(loop: EdgeLoop, batch: Sequence[Frame], writer: PreviewWriter | None,
+               roll: RollRecorder | None) -> list[NoteEdge]:
+    activations, edges = loop.push(batch)
+    if roll is not None:
+        roll.add(activations)
+    if writer is not None:
+        _write_preview(writer, batch, activations, edges)
+    return edges
+
+
+def _write_preview(writer: PreviewWriter, batch: Sequence[Frame], activations: Sequence[Activations],
+                   edges: Sequence[NoteEdge]) -> None:
+    """Give each frame of a batch the activations and edges decided by its time (the rest to the last)."""
+    given_acts = given_edges = 0
+    for i, frame in enumerate(batch):
+        last = i == len(batch) - 1
+        acts_end = len(activations) if last else _count_until(activations, frame.t, given_acts)
+        edges_end = len(edges) if last else _count_until(edges, frame.t, given_edges)
+        writer.add(frame, activations[given_acts:acts_end], edges[given_edges:edges_end])
+        given_acts, given_edges = acts_end, edges_end
+
+
+def _count_until(items: Sequence[Activations] | Sequence[NoteEdge], t: float, start: int) -> int:
+    end = start
+    while end < len(items) and items[end].t <= t:
+        end += 1
+    return end
+
+
+def _transcribe_falling(source: VideoFileSource, geometry: KeyboardGeometry,
+                        progress: Progress | None) -> Transcription:
+    from bridge.falling import transcribe_falling
+
+    counted = _CountingFrames(source, progress)
+    result = transcribe_falling(counted, geometry)
+    return Transcription(list(result.notes), "falling", geometry, counted.count, source.truncated,
+                         tuple(result.part_colours))
+
+
+class _CountingFrames:
+    """Passes frames through and reports progress every 16 frames."""
+
+    def __init__(self, source: VideoFileSource, progress: Progress | None) -> None:
+        self.source, self.progress, self.count = source, progress, 0
+
+    def __iter__(self) -> Iterator[Frame]:
+        for frame in self.source:
+            self.count += 1
+            if self.progress and self.count % 16 == 0:
+                self.progress(self.count)
+            yield frame

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import mir_eval
 import numpy as np
 from numpy.typing import NDArray
 
@@ -60,13 +59,15 @@ def _intervals(notes: Sequence[Note]) -> tuple[NDArray[np.float64], NDArray[np.f
     if not notes:
         return np.zeros((0, 2)), np.zeros(0)
     intervals = np.array([[n.start, n.end] for n in notes], dtype=float)
-    pitches_hz = np.array([mir_eval.util.midi_to_hz(n.pitch) for n in notes], dtype=float)
+    pitches_hz = 440.0 * 2.0 ** ((np.array([n.pitch for n in notes], dtype=float) - 69.0) / 12.0)
     return intervals, pitches_hz
 
 
 def _note_prf(ref: Sequence[Note], est: Sequence[Note], onset_tolerance: float, with_offset: bool) -> PRF:
     if not ref or not est:
         return PRF(0.0, 0.0, 0.0) if ref or est else PRF(1.0, 1.0, 1.0)
+    import mir_eval  # imported on use: it pulls scipy.stats, a second of start-up for every vmb command
+
     ref_i, ref_p = _intervals(ref)
     est_i, est_p = _intervals(est)
     p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
@@ -93,6 +94,8 @@ def _velocity_mae(ref: Sequence[Note], est: Sequence[Note]) -> float | None:
     """Mean absolute velocity difference (MIDI units) over notes matched by onset at 50 ms."""
     if not ref or not est:
         return None
+    import mir_eval
+
     ref_i, ref_p = _intervals(ref)
     est_i, est_p = _intervals(est)
     pairs = mir_eval.transcription.match_notes(ref_i, ref_p, est_i, est_p, onset_tolerance=0.05, offset_ratio=None)

@@ -1,17 +1,21 @@
-"""Frame sources: every frame of a video file with its own timestamp (cameras come with the live bridge)."""
+"""Frame sources: every frame of a video file with its own timestamp, a live camera, realtime pacing, loops."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
-from bridge.errors import VideoError
-from bridge.types import Frame
+from bridge.errors import InputFileError, VideoError, VmbError
+from bridge.types import Frame, Note, NoteEdge, notes_to_edges
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +97,259 @@ class VideoFileSource:
                             self.path, index + 1, expected)
         finally:
             capture.release()
+
+
+class Clock(Protocol):
+    """What paces a source: a wall clock (:class:`Pacer`) or a DAW's transport (bridge.mtc.MtcPacer)."""
+
+    def reset(self, t: float = 0.0) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def position(self) -> float | None: ...
+
+    def wait_until(self, t: float, stop: threading.Event | None = None) -> bool: ...
+
+
+class Pacer:
+    """Plays stream times at wall-clock speed: :meth:`wait_until` sleeps until a time is due.
+
+    :meth:`pause` and :meth:`resume` shift the origin so that playback goes on where it stopped;
+    :meth:`reset` starts over (after a seek or a new loop pass).
+    """
+
+    def __init__(self) -> None:
+        self._origin: float | None = None  # monotonic time at which stream time 0 is due
+        self._paused_at: float | None = None
+        self._wake = threading.Event()
+
+    def reset(self, t: float = 0.0) -> None:
+        self._origin = time.monotonic() - t
+        self._wake.set()
+
+    def pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            if self._origin is not None:
+                self._origin += time.monotonic() - self._paused_at
+            self._paused_at = None
+            self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def position(self) -> float | None:
+        """The stream time due now; None while paused or before the start."""
+        if self._paused_at is not None or self._origin is None:
+            return None
+        return time.monotonic() - self._origin
+
+    def wait_until(self, t: float, stop: threading.Event | None = None) -> bool:
+        """Sleep until stream time ``t`` is due; False when ``stop`` was set meanwhile."""
+        if self._origin is None:
+            self.reset(t)
+        while stop is None or not stop.is_set():
+            self._wake.clear()
+            origin = self._origin if self._origin is not None else time.monotonic() - t
+            delay = 0.05 if self._paused_at is not None else origin + t - time.monotonic()
+            if delay <= 0:
+                return True
+            self._wake.wait(min(delay, 0.05))
+        return False
+
+
+def paced(frames: Iterable[Frame], pacer: Clock, stop: threading.Event | None = None) -> Iterator[Frame]:
+    """``frames`` delivered at their own timestamps, as a camera would deliver them (``--realtime``)."""
+    for frame in frames:
+        if not pacer.wait_until(frame.t, stop):
+            return
+        yield frame
+
+
+def looped(source: Iterable[Frame], passes: int | None = None) -> Iterator[Frame]:
+    """A re-iterable source played again and again (``--loop``) on one continuous timeline.
+
+    The first pass keeps the source's times; each next pass starts one frame interval after the last
+    frame of the previous one; indexes keep counting.
+    """
+    offset_t: float | None = None
+    offset_index, done = 0, 0
+    while passes is None or done < passes:
+        first_t: float | None = None
+        last_t, last_index, step = 0.0, -1, 1 / 30
+        for frame in source:
+            if first_t is None:
+                first_t = frame.t
+                offset_t = first_t if offset_t is None else offset_t
+            elif frame.t > last_t:
+                step = frame.t - last_t
+            last_t, last_index = frame.t, frame.index
+            yield Frame(offset_index + frame.index, (offset_t or 0.0) + frame.t - first_t, frame.image)
+        if first_t is None or offset_t is None:
+            raise VideoError("the looped source gave no frames: check the file and the --start/--duration range")
+        offset_t += last_t - first_t + step
+        offset_index += last_index + 1
+        done += 1
+
+
+class CameraSource:
+    """A live camera (index) or stream (URL): newest frame wins, drops counted.
+
+    A reader thread keeps only the latest frame. A camera that stops delivering (unplugged, frozen
+    picture, stream gone) is reported through ``on_stall`` with the reason, and reopened every
+    ``retry_s`` seconds while iteration goes on. Timestamps are seconds since the source started.
+    """
+
+    def __init__(self, device: int | str, stall_s: float = 1.0, retry_s: float = 1.0,
+                 on_stall: Callable[[str], None] | None = None) -> None:
+        self.device = device
+        self.stall_s = stall_s
+        self.retry_s = retry_s
+        self.on_stall = on_stall
+        self.delivered = 0
+        self.dropped = 0
+        self.stalls = 0
+        self._latest: Frame | None = None
+        self._ready = threading.Condition()
+        self._stop = threading.Event()
+        self._t0 = time.monotonic()
+        self._capture = self._open()
+        if self._capture is None:
+            raise VideoError(f"cannot open camera {device!r}: check it is plugged in and not used by another "
+                             "program, or give another --camera index or URL")
+        self._thread = threading.Thread(target=self._read_loop, name="camera", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> cv2.VideoCapture | None:
+        capture = cv2.VideoCapture(self.device)
+        if not capture.isOpened():
+            capture.release()
+            return None
+        return capture
+
+    def _read_loop(self) -> None:
+        index = 0
+        while not self._stop.is_set():
+            capture = self._capture
+            ok, image = capture.read() if capture is not None else (False, None)
+            if not ok or image is None:
+                self._reopen()
+                continue
+            frame = Frame(index, time.monotonic() - self._t0, np.ascontiguousarray(image))
+            index += 1
+            with self._ready:
+                if self._latest is not None:
+                    self.dropped += 1
+                self._latest = frame
+                self._ready.notify_all()
+
+    def _reopen(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+        self._report(f"camera {self.device!r} stopped delivering frames; retrying every {self.retry_s:g} s")
+        while not self._stop.wait(self.retry_s):
+            self._capture = self._open()
+            if self._capture is not None:
+                log.warning("camera %r is back", self.device)
+                return
+
+    def _report(self, reason: str) -> None:
+        self.stalls += 1
+        log.warning("%s", reason)
+        if self.on_stall is not None:
+            self.on_stall(reason)
+
+    def __iter__(self) -> Iterator[Frame]:
+        previous: NDArray[np.uint8] | None = None
+        frozen_since: float | None = None
+        stalled = False
+        while not self._stop.is_set():
+            with self._ready:
+                if self._latest is None:
+                    self._ready.wait(self.stall_s)
+                frame, self._latest = self._latest, None
+            if frame is None:
+                if not stalled and self._capture is not None:
+                    self._report(f"camera {self.device!r} gave no frame for {self.stall_s:g} s")
+                stalled = True
+                continue
+            stalled = False
+            sample = frame.image[::16, ::16]
+            if previous is not None and np.array_equal(sample, previous):
+                if frozen_since is None:
+                    frozen_since = frame.t
+                if frame.t - frozen_since >= self.stall_s:
+                    self._report(f"camera {self.device!r} shows a frozen picture")
+                    frozen_since = float("inf")  # reported once until the picture changes
+            else:
+                frozen_since = None
+            previous = sample
+            self.delivered += 1
+            yield frame
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if self._capture is not None:
+            self._capture.release()
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one frame (or one replay instant) produced: stream time, note edges, its monotonic arrival time."""
+
+    t: float
+    edges: Sequence[NoteEdge]
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class ReplaySource:
+    """Notes played back as note edges on their own timestamps (``vmb live --replay``), for setting up a DAW.
+
+    With a pacer the edges leave at wall-clock speed, else as fast as they can be sent. ``loop`` plays
+    the notes again and again on one continuous timeline, a pass every ``period`` seconds (default:
+    the last note's end plus half a second).
+    """
+
+    def __init__(self, notes: Sequence[Note], pacer: Clock | None = None, loop: bool = False,
+                 period: float | None = None) -> None:
+        if not notes:
+            raise InputFileError("the replay file holds no notes: give a .mid or notes .csv with notes in it")
+        self.edges = notes_to_edges(notes)
+        self.pacer = pacer
+        self.loop = loop
+        self.period = period if period is not None else max(n.end for n in notes) + 0.5
+
+    def steps(self, start: float, halt: threading.Event) -> Iterator[Step]:
+        offset = 0.0
+        if self.pacer is not None:
+            self.pacer.reset(start)
+        while True:
+            i = 0
+            while i < len(self.edges):
+                t = self.edges[i].t + offset
+                group = []
+                while i < len(self.edges) and self.edges[i].t + offset == t:
+                    edge = self.edges[i]
+                    group.append(replace(edge, t=edge.t + offset))
+                    i += 1
+                if t < start:
+                    continue
+                if self.pacer is not None and not self.pacer.wait_until(t, halt):
+                    return
+                if halt.is_set():
+                    return
+                yield Step(t, group)
+            if not self.loop:
+                return
+            offset += self.period
+
+    def recalibrate(self) -> str:
+        raise VmbError("a replay has no camera picture to recalibrate")

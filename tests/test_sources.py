@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bridge.errors import VideoError
-from bridge.sources import VideoFileSource, probe
+from bridge.errors import InputFileError, VideoError
+from bridge.sources import CameraSource, Pacer, ReplaySource, VideoFileSource, looped, paced, probe
+from bridge.types import Note
 
 
 def encode(path: Path, *args: str) -> Path:
@@ -71,3 +74,79 @@ def test_not_a_video_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
         probe(path)
     with pytest.raises(VideoError, match="does not exist"):
         probe(tmp_path / "missing.mp4")
+
+
+def test_looped_source_plays_again_on_one_continuous_timeline(videos: Path) -> None:
+    frames = list(looped(VideoFileSource(videos / "cfr25.mp4", start=0.0, duration=0.4), passes=3))
+    assert len(frames) == 30
+    assert np.allclose([f.t for f in frames], np.arange(30) / 25, atol=1e-3)
+    assert [f.index for f in frames] == list(range(30))
+
+
+def test_realtime_pacing_delivers_frames_at_their_own_times_and_pauses(videos: Path) -> None:
+    pacer = Pacer()
+    arrivals: list[tuple[float, float]] = []
+    start = time.monotonic()
+    for frame in paced(VideoFileSource(videos / "cfr25.mp4", duration=0.6), pacer):
+        arrivals.append((frame.t, time.monotonic() - start))
+        if frame.index == 5:
+            pacer.pause()
+            threading.Timer(0.3, pacer.resume).start()
+    assert len(arrivals) == 15
+    assert all(wall >= t - 0.01 for t, wall in arrivals), "no frame may come before its time"
+    last_t, last_wall = arrivals[-1]
+    assert last_wall >= last_t + 0.29, "the pause holds the video"
+
+
+def test_camera_source_newest_frame_wins_and_a_lost_camera_is_reported(tmp_path: Path) -> None:
+    # A stream that ends stands in for an unplugged camera: OpenCV opens both through the same API.
+    clip = encode(tmp_path / "camera.mkv", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1",
+                  "-c:v", "libx264", "-pix_fmt", "yuv420p")
+    stalls: list[str] = []
+    camera = CameraSource(str(clip), stall_s=0.3, retry_s=0.2, on_stall=stalls.append)
+    try:
+        delivered = []
+        for frame in camera:
+            delivered.append(frame)
+            time.sleep(0.05)  # a slow consumer: the reader keeps only the newest frame
+            if len(delivered) >= 3:
+                break
+        deadline = time.monotonic() + 10
+        while not stalls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        clip.unlink()  # the camera stays away: retries go on, the source stays up
+        time.sleep(0.5)
+    finally:
+        camera.close()
+    assert camera.dropped > 0 and delivered[0].index < delivered[1].index < delivered[2].index
+    assert stalls and "stopped delivering frames" in stalls[0]
+    with pytest.raises(VideoError, match="cannot open camera"):
+        CameraSource(str(tmp_path / "no-such-camera.mkv"))
+
+
+def test_replay_source_groups_edges_by_time_and_loops() -> None:
+    notes = [Note(0.0, 0.5, 60), Note(0.0, 0.25, 64), Note(0.25, 0.5, 67)]
+    steps = ReplaySource(notes, loop=True, period=1.0).steps(0.0, threading.Event())
+    first = [next(steps) for _ in range(6)]
+    assert [s.t for s in first] == [0.0, 0.25, 0.5, 1.0, 1.25, 1.5]
+    assert [len(s.edges) for s in first] == [2, 2, 2, 2, 2, 2]
+    assert [e.t for e in first[3].edges] == [1.0, 1.0]
+    with pytest.raises(InputFileError, match="no notes"):
+        ReplaySource([])
+
+
+def test_camera_showing_a_frozen_picture_is_reported(tmp_path: Path) -> None:
+    # A long still clip: OpenCV decodes it faster than real time, so the camera thread delivers many frames.
+    still = encode(tmp_path / "still.mkv", "-f", "lavfi", "-i", "color=c=gray:size=160x120:rate=25:duration=30",
+                   "-c:v", "libx264", "-pix_fmt", "yuv420p")
+    stalls: list[str] = []
+    camera = CameraSource(str(still), stall_s=0.1, retry_s=5.0, on_stall=stalls.append)
+    deadline = time.monotonic() + 10
+    try:
+        for _ in camera:
+            time.sleep(0.02)
+            if any("frozen" in s for s in stalls) or time.monotonic() > deadline:
+                break
+    finally:
+        camera.close()
+    assert any("frozen picture" in s for s in stalls), stalls

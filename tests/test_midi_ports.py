@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.errors import DeviceError
+from bridge.midi_ports import MidiSink, open_port
+from bridge.types import NoteEdge, NoteOff, NoteOn
+from tests.peers.jack import JackServer, dump_hex, jack, midi_dump, mido_input
+
+__all__ = ["jack"]
+
+
+class ListPort:
+    """A port that keeps what it carries; ``up`` False makes it refuse like a port whose server went away."""
+
+    name = "list"
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.up = True
+        self.generation = 1
+
+    @property
+    def connected(self) -> bool:
+        return self.up
+
+    def send(self, message: bytes) -> bool:
+        if self.up:
+            self.messages.append(message)
+        return self.up
+
+    def poll(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def on(pitch: int, channel: int = 0, velocity: int = 100) -> NoteOn:
+    return NoteOn(0.0, pitch, velocity, channel)
+
+
+def off(pitch: int, channel: int = 0) -> NoteOff:
+    return NoteOff(0.0, pitch, channel)
+
+
+edges_strategy = st.lists(st.tuples(st.booleans(), st.integers(60, 63), st.integers(0, 1), st.booleans()),
+                          max_size=40)
+
+
+@settings(max_examples=80, deadline=None)
+@given(edges_strategy)
+def test_every_note_on_carried_gets_exactly_one_note_off(script: list[tuple[bool, int, int, bool]]) -> None:
+    port = ListPort()
+    sink = MidiSink(port)
+    for is_on, pitch, channel, port_up in script:
+        if port.up != port_up:
+            port.up = port_up
+            if port_up:
+                port.generation += 1
+                port.messages.append(b"")  # a reconnection: what sounded before is gone with the old server
+        sink.edge(on(pitch, channel) if is_on else off(pitch, channel))
+    if not port.up:  # the server comes back: a new generation
+        port.up, port.generation = True, port.generation + 1
+        port.messages.append(b"")
+    sink.panic()
+    sounding: set[tuple[int, int]] = set()
+    for message in port.messages:
+        if not message:
+            sounding.clear()
+            continue
+        status, pitch = message[0], message[1]
+        key = (status & 0x0F, pitch)
+        if status & 0xF0 == 0x90:
+            assert key not in sounding, "a note on while the same note sounds"
+            sounding.add(key)
+        elif status & 0xF0 == 0x80:
+            assert key in sounding, "a note off without its note on"
+            sounding.remove(key)
+    assert not sounding, "a note left hanging"
+
+
+def test_panic_silences_everything_and_sends_all_notes_off() -> None:
+    port = ListPort()
+    sink = MidiSink(port)
+    for edge in (on(60), on(64, 1), off(60), on(67, 1)):
+        sink.edge(edge)
+    assert sink.panic() == 2
+    assert port.messages[-6:] == [bytes([0x81, 64, 0]), bytes([0x81, 67, 0]), bytes([0xB0, 64, 0]),
+                                  bytes([0xB0, 123, 0]), bytes([0xB1, 64, 0]), bytes([0xB1, 123, 0])]
+    assert sink.sounding == []
+
+
+def test_notes_from_before_the_port_went_away_get_no_note_off() -> None:
+    port = ListPort()
+    sink = MidiSink(port)
+    sink.edge(on(60))
+    port.up = False
+    sink.edge(on(62))  # not carried: its note off must not be sent either
+    port.up, port.generation = True, 2
+    sink.edge(off(60))
+    sink.edge(off(62))
+    assert port.messages == [bytes([0x90, 60, 100])]
+
+
+def test_unknown_backend_and_missing_server_are_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(DeviceError, match="choose one of jack, alsa"):
+        open_port("midiman", "vmb")
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "vmb-no-such-server")
+    with pytest.raises(DeviceError, match="no JACK server is running"):
+        open_port("jack", "vmb")
+
+
+def play(sink: MidiSink, edges: list[NoteEdge]) -> None:
+    for edge in edges:
+        sink.edge(edge)
+        time.sleep(0.01)  # a few JACK cycles apart, as a performance would be
+
+
+def test_jack_receivers_get_exactly_our_notes_in_order(jack: JackServer) -> None:
+    dump, mido_in = midi_dump(jack), mido_input(jack)
+    port = open_port("jack", "vmb-out", connect=[dump.port, mido_in.port])
+    sink = MidiSink(port)
+    edges: list[NoteEdge] = [on(60), on(64, 1, 90), off(60), on(60, 0, 70), off(64, 1), off(60)]
+    play(sink, edges)
+    sink.edge(on(72))
+    sink.close()  # the note still sounding is ended by close
+    expected = ["90 3C 64", "91 40 5A", "80 3C 00", "90 3C 46", "81 40 00", "80 3C 00", "90 48 64", "80 48 00",
+                "B0 40 00", "B0 7B 00", "B1 40 00", "B1 7B 00"]
+    assert dump_hex(dump.finish()) == expected
+    assert [line.upper() for line in mido_in.finish()] == expected
+
+
+def test_jack_server_restart_keeps_going_and_sends_no_orphan_note_off(jack: JackServer) -> None:
+    first = midi_dump(jack)
+    port = open_port("jack", "vmb-out", connect=[first.port])
+    sink = MidiSink(port)
+    play(sink, [on(60), off(60), on(62)])
+    time.sleep(0.2)
+    jack.kill()
+    first_lines = dump_hex(first.finish(settle=0))
+    deadline = time.monotonic() + 5
+    while port.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not port.connected
+    play(sink, [on(64), off(62)])  # nowhere to go: dropped, and 64 must not get a note off later
+    jack.start()
+    second = midi_dump(jack)
+    deadline = time.monotonic() + 10
+    while not (port.connected and "vmb-out" in jack.ports("-c")) and time.monotonic() < deadline:
+        sink.poll()
+        time.sleep(0.05)
+    assert port.connected and port.generation == 2
+    while not jack.connected(second.port) and time.monotonic() < deadline:
+        sink.poll()
+        time.sleep(0.05)
+    play(sink, [off(64), on(65), off(65), on(67)])
+    sink.close()
+    assert first_lines == ["90 3C 64", "80 3C 00", "90 3E 64"]
+    assert dump_hex(second.finish()) == ["90 41 64", "80 41 00", "90 43 64", "80 43 00", "B0 40 00", "B0 7B 00"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -21,12 +20,14 @@ from bridge.errors import VmbError
 log = logging.getLogger("bridge")
 
 
-def _load_commands() -> list[ModuleType]:
-    names = [name for name in COMMAND_MODULES if importlib.util.find_spec(f"bridge.commands.{name}") is not None]
+def _load_commands(argv: Sequence[str]) -> list[ModuleType]:
+    """The named command's module only (each imports heavy libraries); all of them for help or a typo."""
+    chosen = [word for word in argv if not word.startswith("-")][:1]
+    names = chosen if chosen and chosen[0] in COMMAND_MODULES else list(COMMAND_MODULES)
     return [importlib.import_module(f"bridge.commands.{name}") for name in names]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vmb",
         description="Video MIDI Bridge: performance video or a live camera to MIDI, OSC and audio stems.",
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in _load_commands():
+    for module in _load_commands(argv):
         sub = subparsers.add_parser(
             module.NAME,
             help=module.HELP,
@@ -54,8 +55,9 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     _configure_logging(args.verbose, args.quiet)
     try:
         code: int = args.run(args)

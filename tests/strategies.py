@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
 from bridge.types import Note
@@ -37,3 +39,9 @@ def free_notes(draw: st.DrawFn, max_notes: int = 30) -> list[Note]:
         free_from[(pitch, channel)] = end
         notes.append(Note(start, end, pitch, draw(st.integers(1, 127)), channel))
     return sorted(notes)
+
+
+def floats(*args: Any, **kwargs: Any) -> st.SearchStrategy[float]:
+    """``st.floats`` without subnormals: a library in the suite (compiled with fast-math) flushes them to
+    zero process-wide, and hypothesis refuses to draw subnormals then."""
+    return st.floats(*args, allow_subnormal=False, **kwargs)

@@ -28,6 +28,7 @@ from bridge.gestures import (
 )
 from bridge.midi import ControlChange
 from bridge.types import Hands, NoteOff, NoteOn
+from tests.strategies import floats
 
 BUNDLED = sorted(p.stem for p in (Path(__file__).parents[1] / "presets" / "gestures").glob("*.toml"))
 PALM = 60.0
@@ -71,13 +72,13 @@ def test_bundled_presets_round_trip_through_toml(name: str) -> None:
     assert parse_gesture_preset(tomllib.loads(preset_to_toml(preset)), name) == preset
 
 
-finite = st.floats(-1000, 1000, allow_nan=False, allow_infinity=False)
+finite = floats(-1000, 1000, allow_nan=False, allow_infinity=False)
 mappings = st.builds(
     Mapping, feature=st.sampled_from(FEATURES), target=st.just("osc"), hand=st.sampled_from(("left", "right", "any")),
     control=st.integers(0, 127), address=st.from_regex(r"/[a-z]{1,8}(/[a-z0-9]{1,8})?", fullmatch=True),
     channel=st.integers(0, 15), in_range=st.tuples(finite, finite).filter(lambda r: r[0] != r[1]),
-    out_range=st.tuples(finite, finite), curve=st.sampled_from(CURVES), dead_zone=st.floats(0, 0.9),
-    smoothing=st.tuples(st.floats(0.01, 10), st.floats(0, 1)), invert=st.booleans())
+    out_range=st.tuples(finite, finite), curve=st.sampled_from(CURVES), dead_zone=floats(0, 0.9),
+    smoothing=st.tuples(floats(0.01, 10), floats(0, 1)), invert=st.booleans())
 
 
 @settings(max_examples=40, deadline=None)
@@ -89,7 +90,7 @@ def test_any_preset_round_trips(maps: list[Mapping], name: str) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(CURVES), st.floats(0, 0.8), st.booleans(), st.lists(st.floats(-0.5, 1.5), min_size=2))
+@given(st.sampled_from(CURVES), floats(0, 0.8), st.booleans(), st.lists(floats(-0.5, 1.5), min_size=2))
 def test_scaling_is_monotonic_and_stays_in_range(curve: str, dead_zone: float, invert: bool,
                                                  values: list[float]) -> None:
     mapping = Mapping("x", "cc", in_range=(0.0, 1.0), out_range=(0, 127), curve=curve, dead_zone=dead_zone,

@@ -10,6 +10,7 @@ from bridge.errors import InputFileError
 from bridge.journal import Journal, read_take, recover
 from bridge.midi import read_midi
 from bridge.types import Note, notes_to_edges
+from tests.strategies import floats
 
 
 def test_a_closed_take_becomes_its_midi_file(tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ def test_not_a_journal_or_not_a_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 10), st.floats(0.01, 2), st.integers(21, 108)), max_size=30))
+@given(st.lists(st.tuples(floats(0, 10), floats(0.01, 2), st.integers(21, 108)), max_size=30))
 def test_journal_round_trips_notes(tmp_path_factory: pytest.TempPathFactory,
                                    raw: list[tuple[float, float, int]]) -> None:
     folder = tmp_path_factory.mktemp("takes")

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from bridge.errors import VmbError
 from bridge.smoothing import OneEuroFilter, OneEuroSettings, smooth_track
+from tests.strategies import floats
 
 T = np.arange(300) / 30.0
 
@@ -42,7 +43,7 @@ def test_repeated_timestamp_keeps_the_estimate() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.floats(-1000, 1000), min_size=4, max_size=40), st.integers(1, 3))
+@given(st.lists(floats(-1000, 1000), min_size=4, max_size=40), st.integers(1, 3))
 def test_causal_the_future_does_not_change_the_past(values: list[float], cut: int) -> None:
     t = np.arange(len(values)) / 30.0
     full = smooth_track(t, np.array(values)[:, None])

@@ -13,6 +13,7 @@ from bridge.errors import VmbError
 from bridge.midi import read_midi
 from bridge.tempo import TempoEstimate, beat_grid, estimate_tempo, grid_step, quantize
 from bridge.types import Note
+from tests.strategies import floats
 
 
 def _played(bpm: float, seed: int, jitter: float = 0.01, bars: int = 16) -> list[Note]:
@@ -72,9 +73,9 @@ def test_grid_names_and_bad_input() -> None:
 
 notes_strategy = st.lists(
     st.builds(lambda start, length, pitch, channel: Note(start, start + length, pitch, 80, channel),
-              st.floats(0.0, 20.0), st.floats(0.005, 3.0), st.integers(40, 80), st.integers(0, 1)),
+              floats(0.0, 20.0), floats(0.005, 3.0), st.integers(40, 80), st.integers(0, 1)),
     max_size=40)
-tempo_strategy = st.builds(TempoEstimate, st.floats(50.0, 200.0), st.floats(0.0, 2.0), st.just(1.0))
+tempo_strategy = st.builds(TempoEstimate, floats(50.0, 200.0), floats(0.0, 2.0), st.just(1.0))
 grids = st.sampled_from(["1/4", "1/8", "1/16", "1/32", "1/8t"])
 
 
@@ -99,7 +100,7 @@ def test_zero_strength_is_the_performance(notes: list[Note], tempo: TempoEstimat
 
 
 @settings(max_examples=60, deadline=None)
-@given(notes_strategy, tempo_strategy, grids, st.floats(0.05, 0.95))
+@given(notes_strategy, tempo_strategy, grids, floats(0.05, 0.95))
 def test_partial_strength_moves_onsets_toward_the_grid(notes: list[Note], tempo: TempoEstimate, grid: str,
                                                        strength: float) -> None:
     step = grid_step(tempo, grid)

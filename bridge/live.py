@@ -22,7 +22,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from bridge.errors import VmbError
+from bridge.calibration_drift import DriftMonitor
+from bridge.errors import CalibrationError, VmbError
 from bridge.journal import Journal
 from bridge.live_presets import LivePreset, bundled_path, load_live_preset
 from bridge.osc import OscSink
@@ -332,9 +333,12 @@ class VideoEdgeSource:
     """Frames (a video file or a camera) through the key model and decoder (bridge.pipeline) into steps.
 
     ``frames(start, halt)`` gives the frames from stream time ``start`` (ending soon after ``halt`` is
-    set); ``calibrate(images)`` finds the
-    keyboard again for ``recalibrate`` from the latest frames seen.
+    set); ``calibrate(images)`` finds the keyboard again from the latest frames seen, on the ``recalibrate``
+    command or by itself when the drift monitor sees that the camera or the keyboard moved. A new
+    calibration ends the sounding notes and restarts the model on the new keyboard, without a restart.
     """
+
+    DRIFT_EVERY = 5  # frames between drift checks
 
     def __init__(self, frames: Callable[[float, threading.Event], Iterable[Frame]], geometry: KeyboardGeometry, *,
                  calibrate: Callable[[Sequence[NDArray[np.uint8]]], KeyboardGeometry] | None = None,
@@ -344,7 +348,10 @@ class VideoEdgeSource:
         self.calibrate = calibrate
         self.model_path = model_path
         self.threads = threads
+        self.recalibrations = 0
         self._recent: deque[NDArray[np.uint8]] = deque(maxlen=8)
+        self._changed = threading.Event()
+        self._monitor: DriftMonitor | None = None
 
     def steps(self, start: float, halt: threading.Event) -> Iterator[Step]:
         try:
@@ -353,23 +360,55 @@ class VideoEdgeSource:
             raise VmbError(f"the key model pipeline is not available in this install ({exc}): "
                            "use --replay FILE, or update vmb") from exc
         arrivals: dict[int, float] = {}
+        frames = iter(self.frames(start, halt))
 
         def arriving() -> Iterator[Frame]:
-            for frame in self.frames(start, halt):
+            """Frames until the stream halts or the calibration changes (then the model starts over)."""
+            for frame in frames:
                 arrivals[frame.index] = time.monotonic()
-                if frame.index % 15 == 0:
-                    self._recent.append(frame.image)
+                self._watch(frame)
                 yield frame
-                if halt.is_set():
+                if halt.is_set() or self._changed.is_set():
                     return
 
-        for frame, edges in edge_stream(arriving(), self.geometry, model_path=self.model_path, threads=self.threads):
-            yield Step(frame.t, edges, arrivals.pop(frame.index, time.monotonic()))
-            if len(arrivals) > 1000:  # frames the model skipped: forget their arrival times
-                arrivals.clear()
+        while True:
+            self._changed.clear()
+            for frame, edges in edge_stream(arriving(), self.geometry, model_path=self.model_path,
+                                            threads=self.threads):
+                yield Step(frame.t, edges, arrivals.pop(frame.index, time.monotonic()))
+                if len(arrivals) > 1000:  # frames the model skipped: forget their arrival times
+                    arrivals.clear()
+            if halt.is_set() or not self._changed.is_set():
+                return
+
+    def _watch(self, frame: Frame) -> None:
+        """Keep recent frames for recalibration; recalibrate when the keyboard stopped matching."""
+        if frame.index % 15 == 0:
+            self._recent.append(frame.image)
+        if self.calibrate is None or frame.index % self.DRIFT_EVERY:
+            return
+        try:
+            if self._monitor is None:
+                self._monitor = DriftMonitor(self.geometry, frame.image, patience=6)
+            elif self._monitor.update(frame.image):
+                log.warning("the camera or the keyboard moved (%.0f%% of the keys still match): recalibrating",
+                            100 * self._monitor.last_matching)
+                self._recent.append(frame.image)
+                self.recalibrate()
+        except VmbError as exc:
+            log.warning("recalibration failed, keeping the old calibration: %s", exc)
+            self._monitor = None  # start over from a later frame
 
     def recalibrate(self) -> str:
         if self.calibrate is None or not self._recent:
             raise VmbError("no frames to recalibrate from yet: wait until the picture shows the keyboard")
-        self.geometry = self.calibrate(list(self._recent))
+        geometry = self.calibrate(list(self._recent))
+        if geometry.image_size != self.geometry.image_size:
+            raise CalibrationError("the new calibration is for another frame size: restart vmb live")
+        self.geometry = geometry
+        self.recalibrations += 1
+        self._monitor = DriftMonitor(geometry, self._recent[-1], patience=6)
+        self._changed.set()
+        log.info("recalibrated: %d keys from %d, confidence %.2f", geometry.n_keys, geometry.lowest_pitch,
+                 geometry.confidence)
         return f"{self.geometry.n_keys} keys, confidence {self.geometry.confidence:.2f}"

@@ -63,3 +63,27 @@ def test_black_reference_is_refused(performance: tuple[KeyboardGeometry, list[ND
     geometry, frames = performance
     with pytest.raises(CalibrationError, match="reference frame"):
         DriftMonitor(geometry, np.zeros_like(frames[0]))
+
+
+def test_live_source_recalibrates_when_the_camera_moves(
+        performance: tuple[KeyboardGeometry, list[NDArray[np.uint8]]]) -> None:
+    """The live video source notices the move, recalibrates by itself and runs on: every note on gets its note off."""
+    import threading
+
+    from bridge.live import VideoEdgeSource
+    from bridge.types import Frame, NoteOff, NoteOn
+
+    geometry, frames = performance
+    images = frames + [_shift(frame, 14.0, 4.0) for frame in frames]
+
+    def frames_of(start: float, halt: threading.Event) -> list[Frame]:
+        return [Frame(i, i / 10.0, image) for i, image in enumerate(images)]
+
+    source = VideoEdgeSource(frames_of, geometry, calibrate=calibrate_images)
+    edges = [edge for step in source.steps(0.0, threading.Event()) for edge in step.edges]
+    assert source.recalibrations >= 1
+    moved_by = source.geometry.homography @ np.linalg.inv(geometry.homography)
+    assert not np.allclose(moved_by, np.eye(3), atol=1e-3)
+    ons = sum(isinstance(e, NoteOn) for e in edges)
+    offs = sum(isinstance(e, NoteOff) for e in edges)
+    assert ons == offs

@@ -30,6 +30,7 @@ def test_start_status_stop_with_pid_log_and_recording(tmp_path: Path) -> None:
         printed = subprocess.run([sys.executable, "-m", "bridge", "service", "--state-dir", str(state), "status"],
                                  capture_output=True, text=True, timeout=120)
         assert printed.returncode == 0 and f"pid {pid}" in printed.stdout and "state playing" in printed.stdout
+        _wait_for_stream_time(state, 1.0)  # every note on of the song has been played at least once
     finally:
         assert stop(state)
     assert not files.pid.exists() and not status(state).running
@@ -38,6 +39,18 @@ def test_start_status_stop_with_pid_log_and_recording(tmp_path: Path) -> None:
     assert len(read_midi(recording).notes) >= 10, "SIGTERM closed the recording into its MIDI file"
     assert query_status(control, timeout_s=0.2) is None
     assert not stop(state), "stopping a stopped service says so"
+
+
+def _wait_for_stream_time(state: Path, seconds: float, patience_s: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + patience_s
+    while time.monotonic() < deadline:
+        live = status(state).live_status
+        if live is not None and float(live[1]) >= seconds:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the service did not reach {seconds} s of stream time")
 
 
 def test_a_service_that_cannot_start_says_why(tmp_path: Path) -> None:

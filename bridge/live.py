@@ -24,8 +24,10 @@ from numpy.typing import NDArray
 
 from bridge.calibration_drift import DriftMonitor
 from bridge.errors import CalibrationError, VmbError
+from bridge.gestures import OscMessage, PitchBend
 from bridge.journal import Journal
 from bridge.live_presets import LivePreset, bundled_path, load_live_preset
+from bridge.midi import ControlChange
 from bridge.osc import OscSink
 from bridge.sources import Clock, Step
 from bridge.types import Frame, KeyboardGeometry, NoteEdge, NoteOff, NoteOn
@@ -169,6 +171,7 @@ class LiveRunner:
             if self.state == "playing":
                 for edge in step.edges:
                     self._send_all(self.mapper.map(edge))
+                self._send_controls(step.controls)
             for sink in self.sinks:
                 sink.poll()
             if self.journal is not None:
@@ -179,6 +182,20 @@ class LiveRunner:
             observer(step, sent)
         if sent - self._last_status >= STATUS_INTERVAL_S:
             self._heartbeat(sent)
+
+    def _send_controls(self, controls: Sequence[object]) -> None:
+        """Gesture messages: controllers, pitch bend and notes to every sink, OSC messages to OSC."""
+        for message in controls:
+            if isinstance(message, ControlChange):
+                for sink in self._all:
+                    sink.control(self.t, message.control, message.value, message.channel)
+            elif isinstance(message, PitchBend):
+                for sink in self._all:
+                    sink.pitch_bend(self.t, max(-8192, min(8191, message.value)), message.channel)
+            elif isinstance(message, NoteOn | NoteOff):
+                self._send_all([message])
+            elif isinstance(message, OscMessage) and self.osc is not None:
+                self.osc.raw(message.address, message.args)
 
     def _send_all(self, edges: Sequence[NoteEdge]) -> None:
         for edge in edges:
@@ -342,8 +359,10 @@ class VideoEdgeSource:
 
     def __init__(self, frames: Callable[[float, threading.Event], Iterable[Frame]], geometry: KeyboardGeometry, *,
                  calibrate: Callable[[Sequence[NDArray[np.uint8]]], KeyboardGeometry] | None = None,
-                 model_path: Path | None = None, threads: int | None = None) -> None:
+                 model_path: Path | None = None, threads: int | None = None,
+                 gestures: Callable[[Frame], Sequence[object]] | None = None) -> None:
         self.frames = frames
+        self.gestures = gestures
         self.geometry = geometry
         self.calibrate = calibrate
         self.model_path = model_path
@@ -360,6 +379,7 @@ class VideoEdgeSource:
             raise VmbError(f"the key model pipeline is not available in this install ({exc}): "
                            "use --replay FILE, or update vmb") from exc
         arrivals: dict[int, float] = {}
+        controls: dict[int, Sequence[object]] = {}
         frames = iter(self.frames(start, halt))
 
         def arriving() -> Iterator[Frame]:
@@ -367,6 +387,8 @@ class VideoEdgeSource:
             for frame in frames:
                 arrivals[frame.index] = time.monotonic()
                 self._watch(frame)
+                if self.gestures is not None:
+                    controls[frame.index] = self.gestures(frame)
                 yield frame
                 if halt.is_set() or self._changed.is_set():
                     return
@@ -375,9 +397,11 @@ class VideoEdgeSource:
             self._changed.clear()
             for frame, edges in edge_stream(arriving(), self.geometry, model_path=self.model_path,
                                             threads=self.threads):
-                yield Step(frame.t, edges, arrivals.pop(frame.index, time.monotonic()))
+                yield Step(frame.t, edges, arrivals.pop(frame.index, time.monotonic()),
+                           controls.pop(frame.index, ()))
                 if len(arrivals) > 1000:  # frames the model skipped: forget their arrival times
                     arrivals.clear()
+                    controls.clear()
             if halt.is_set() or not self._changed.is_set():
                 return
 

@@ -308,6 +308,7 @@ class Step:
     t: float
     edges: Sequence[NoteEdge]
     arrived: float = field(default_factory=time.monotonic)
+    controls: Sequence[object] = ()  # gesture messages (bridge.gestures.ControlMessage) of this frame
 
 
 class ReplaySource:

@@ -57,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", type=Path, metavar="DIR", help="journal every note to DIR, MIDI file at the end")
     parser.add_argument("--preset", metavar="FILE_OR_NAME", help="live preset (hand channels, transpose): a TOML file "
                         "or a name from presets/live/")
+    parser.add_argument("--gestures", metavar="FILE_OR_NAME", help="gesture preset (hand features to CC, pitch "
+                        "bend, notes, OSC): a TOML file or a name from presets/gestures/ (--camera and --video)")
     parser.add_argument("--mtc-follow", action="store_true", help="follow the DAW's MIDI Time Code (JACK input "
                         "NAME-mtc-in); the file plays, stops and seeks with the DAW")
     parser.add_argument("--mtc-send", action="store_true", help="send MIDI Time Code on the JACK port NAME-mtc")
@@ -134,7 +136,14 @@ def _video_source(args: argparse.Namespace, session: _Session) -> VideoEdgeSourc
     def recalibrate(images: Sequence[NDArray[np.uint8]]) -> KeyboardGeometry:
         return calibrate_images(images, source="the latest frames")
 
-    return VideoEdgeSource(frames_of, geometry, calibrate=recalibrate, model_path=args.model, threads=args.threads)
+    gestures = None
+    if args.gestures:
+        from bridge.gesture_control import GestureControl
+
+        gestures = GestureControl(args.gestures, geometry.image_size)
+        session.closers.append(gestures)
+    return VideoEdgeSource(frames_of, geometry, calibrate=recalibrate, model_path=args.model, threads=args.threads,
+                           gestures=gestures)
 
 
 def _sinks(args: argparse.Namespace, daw: DawPreset | None, session: _Session) -> list[Sink]:

@@ -136,8 +136,9 @@ def test_replay_source_groups_edges_by_time_and_loops() -> None:
 
 
 def test_camera_showing_a_frozen_picture_is_reported(tmp_path: Path) -> None:
-    # A long still clip: OpenCV decodes it faster than real time, so the camera thread delivers many frames.
-    still = encode(tmp_path / "still.mkv", "-f", "lavfi", "-i", "color=c=gray:size=160x120:rate=25:duration=30",
+    # A long still clip (10 min: a quiet machine decodes 30 s of it in a fraction of stall_s), so the camera
+    # thread is still delivering identical frames when the frozen picture is due.
+    still = encode(tmp_path / "still.mkv", "-f", "lavfi", "-i", "color=c=gray:size=160x120:rate=25:duration=600",
                    "-c:v", "libx264", "-pix_fmt", "yuv420p")
     stalls: list[str] = []
     camera = CameraSource(str(still), stall_s=0.1, retry_s=5.0, on_stall=stalls.append)

@@ -16,7 +16,7 @@ from bridge.features import N_CHANNELS, STRIP_SPEC
 from bridge.geometry import KeyLayout
 from bridge.midi import read_midi
 from bridge.model import KeyModel, KeyTranscriber
-from bridge.sources import VideoFileSource
+from bridge.sources import VideoFileSource, prefetched
 from bridge.synth import RenderConfig, render_to_files
 from bridge.types import Activations, Frame, KeyboardGeometry
 
@@ -80,7 +80,7 @@ def end_to_end(video: Path, labels: dict[str, np.ndarray], threads: int) -> tupl
 
     started = time.perf_counter()
     pending: list[Frame] = []
-    for frame in VideoFileSource(video):
+    for frame in prefetched(VideoFileSource(video)):  # as vmb transcribe reads it
         pending.append(frame)
         if len(pending) == BATCH:
             notes += consume(transcriber.push_many(pending))

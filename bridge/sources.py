@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -354,3 +355,48 @@ class ReplaySource:
 
     def recalibrate(self) -> str:
         raise VmbError("a replay has no camera picture to recalibrate")
+
+
+_END = object()
+
+
+def prefetched(frames: Iterable[Frame], depth: int = 32) -> Iterator[Frame]:
+    """The same frames, decoded ahead in a thread: video decoding (mostly in C, without the GIL) then
+    overlaps the model's work instead of adding to it. Errors reach the consumer; stopping early ends
+    the reader."""
+    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        """Wait for room unless the consumer has gone; False once it has."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+
+    reader = threading.Thread(target=read, name="frame-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, Frame)
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=5)

@@ -18,7 +18,7 @@ from bridge.errors import CalibrationError, VmbError
 from bridge.model import KeyModel
 from bridge.pipeline import EdgeLoop, HandChannels, RollRecorder
 from bridge.preview import PreviewWriter
-from bridge.sources import VideoFileSource, probe
+from bridge.sources import VideoFileSource, prefetched, probe
 from bridge.types import Activations, Frame, KeyboardGeometry, Note, NoteEdge
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def transcribe_video(video: Path, geometry: KeyboardGeometry, options: Transcrib
     last_t = 0.0
     try:
         batch: list[Frame] = []
-        for frame in source:
+        for frame in prefetched(source):
             batch.append(frame)
             if len(batch) == options.batch_size:
                 edges += _run_batch(loop, batch, writer, roll)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from bridge.errors import InputFileError, VideoError
 from bridge.sources import CameraSource, Pacer, ReplaySource, VideoFileSource, looped, paced, probe
-from bridge.types import Note
+from bridge.types import Frame, Note
 
 
 def encode(path: Path, *args: str) -> Path:
@@ -151,3 +152,28 @@ def test_camera_showing_a_frozen_picture_is_reported(tmp_path: Path) -> None:
     finally:
         camera.close()
     assert any("frozen picture" in s for s in stalls), stalls
+
+
+def test_prefetched_keeps_order_passes_errors_and_stops_early() -> None:
+    from bridge.sources import prefetched
+
+    frames = [Frame(i, i / 30, np.zeros((2, 2, 3), np.uint8)) for i in range(100)]
+    assert [f.index for f in prefetched(frames, depth=4)] == list(range(100))
+
+    def failing() -> Iterator[Frame]:
+        yield frames[0]
+        raise VideoError("the stream broke")
+
+    with pytest.raises(VideoError, match="broke"):
+        list(prefetched(failing()))
+    read: list[int] = []
+
+    def counted() -> Iterator[Frame]:
+        for frame in frames:
+            read.append(frame.index)
+            yield frame
+
+    stream = prefetched(counted(), depth=2)
+    assert next(stream).index == 0
+    stream.close()
+    assert len(read) < 10, "the reader stops once the consumer has gone"

@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import mir_eval
 import numpy as np
 
 from bridge.falling import transcribe_falling
 from bridge.midi import read_midi
-from bridge.scoring import score
+from bridge.scoring import match_onsets, score
 from bridge.sources import VideoFileSource
 from bridge.synth.bars import fade_gain
 from bridge.synth.render import RenderConfig, render_to_files
@@ -84,13 +83,7 @@ def evaluate_clip(clip: Clip) -> dict[str, float]:
 def hand_agreement(reference: Sequence[Note], estimate: Sequence[Note]) -> float:
     """Share of onset-matched notes whose part is their hand, under the best one-to-one mapping of parts to hands
     (a clip where one hand plays alone has one part, whichever its channel)."""
-    if not reference or not estimate:
-        return 0.0
-    ref_i = np.array([[n.start, n.end] for n in reference])
-    est_i = np.array([[n.start, n.end] for n in estimate])
-    ref_p = mir_eval.util.midi_to_hz(np.array([n.pitch for n in reference], dtype=float))
-    est_p = mir_eval.util.midi_to_hz(np.array([n.pitch for n in estimate], dtype=float))
-    pairs = mir_eval.transcription.match_notes(ref_i, ref_p, est_i, est_p, onset_tolerance=0.05, offset_ratio=None)
+    pairs = match_onsets(reference, estimate)
     if not pairs:
         return 0.0
     counts: dict[tuple[int, int], int] = {}

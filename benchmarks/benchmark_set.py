@@ -11,7 +11,6 @@ Other benchmarks call :func:`benchmark_items`, which renders any missing item on
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import resource
 import sys
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.midi import read_midi
+from bridge.model import file_sha256
 from bridge.synth.notes_io import read_notes
 from bridge.synth.render import RenderConfig, render_to_files
 from bridge.synth.style import STYLE_NAMES
@@ -100,14 +100,6 @@ def render_item(item: BenchmarkItem) -> BenchmarkItem:
     return item
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(items: list[BenchmarkItem], out_dir: Path) -> Path:
     entries = []
     for item in items:
@@ -115,7 +107,7 @@ def write_manifest(items: list[BenchmarkItem], out_dir: Path) -> Path:
             "name": item.name, "source": f"miditest/{item.source.name}", "style": item.style, "seed": item.seed,
             "setup": item.setup.name, "size": list(item.setup.size), "fps": item.setup.fps, "vfr": item.setup.vfr,
             "start": item.start, "duration": item.duration,
-            "files": {p.name: sha256(p) for p in item.files()},
+            "files": {p.name: file_sha256(p) for p in item.files()},
         })
     manifest = out_dir / "manifest.json"
     manifest.write_text(json.dumps({"version": 1, "clip_seconds": entries[0]["duration"] if entries else 0,

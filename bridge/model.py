@@ -86,7 +86,8 @@ class ModelCard:
                              "use the model that came with this version (unset VMB_KEY_MODEL)")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -117,7 +118,7 @@ class KeyModel:
             raise ModelError(f"model card {card_path} is not JSON: reinstall the model") from exc
         card = ModelCard.from_json(card_data, card_path)
         card.check_features(card_path)
-        if _sha256(chosen) != card.sha256:
+        if file_sha256(chosen) != card.sha256:
             raise ModelError(f"{chosen} does not match the sha256 in {card_path}: the file is damaged or not the "
                              "model the card describes; reinstall it")
         return cls(_session(chosen, threads), card, chosen)

@@ -36,7 +36,8 @@ class PreviewWriter:
         self.frame_size = (_even(width * self.scale), _even(height * self.scale))
         self.size = (self.frame_size[0], self.frame_size[1] + ROLL_HEIGHT)
         self._polygons = {k.pitch: np.round(k.polygon * self.scale).astype(np.int32) for k in geometry.keys}
-        self._columns = np.linspace(0, self.size[0], N_KEYS + 1).astype(int)
+        edges = np.linspace(0, self.size[0], N_KEYS + 1).astype(int)
+        self._key_of_column = np.searchsorted(edges, np.arange(self.size[0]), side="right") - 1
         self._roll = np.zeros((ROLL_HEIGHT, self.size[0], 3), np.uint8)
         self._sounding: set[int] = set()
         self._writer = H264Writer(path, self.size, fps, crf=26)
@@ -64,14 +65,12 @@ class PreviewWriter:
 
     def _scroll(self, act: Activations) -> None:
         self._roll[:-1] = self._roll[1:]
-        row = np.zeros((self.size[0], 3), np.uint8)
-        for key in range(N_KEYS):
-            level = int(np.clip(act.frame[key], 0, 1) * 200)
-            left, right = self._columns[key], self._columns[key + 1]
-            row[left:right] = (level, level, level)
-            if LOWEST_PITCH + key in self._sounding:
-                row[left:right] = NOTE_COLOUR
-        self._roll[-1] = row
+        levels = (np.clip(np.asarray(act.frame, np.float32), 0, 1) * 200).astype(np.uint8)
+        colours = np.repeat(levels[:, None], 3, axis=1)
+        for pitch in self._sounding:
+            if 0 <= pitch - LOWEST_PITCH < N_KEYS:
+                colours[pitch - LOWEST_PITCH] = NOTE_COLOUR
+        self._roll[-1] = colours[self._key_of_column]
 
     def close(self) -> None:
         self._writer.close()

@@ -90,15 +90,22 @@ def _frame_prf(ref: Sequence[Note], est: Sequence[Note], fps: float) -> PRF:
     return PRF(precision, recall, f1)
 
 
-def _velocity_mae(ref: Sequence[Note], est: Sequence[Note]) -> float | None:
-    """Mean absolute velocity difference (MIDI units) over notes matched by onset at 50 ms."""
+def match_onsets(ref: Sequence[Note], est: Sequence[Note], tolerance: float = 0.05) -> list[tuple[int, int]]:
+    """Index pairs (reference, estimate) of notes matched one to one by pitch and onset within ``tolerance``."""
     if not ref or not est:
-        return None
+        return []
     import mir_eval
 
     ref_i, ref_p = _intervals(ref)
     est_i, est_p = _intervals(est)
-    pairs = mir_eval.transcription.match_notes(ref_i, ref_p, est_i, est_p, onset_tolerance=0.05, offset_ratio=None)
+    pairs = mir_eval.transcription.match_notes(ref_i, ref_p, est_i, est_p, onset_tolerance=tolerance,
+                                               offset_ratio=None)
+    return [(int(i), int(j)) for i, j in pairs]
+
+
+def _velocity_mae(ref: Sequence[Note], est: Sequence[Note]) -> float | None:
+    """Mean absolute velocity difference (MIDI units) over notes matched by onset at 50 ms."""
+    pairs = match_onsets(ref, est)
     if not pairs:
         return None
     return float(np.mean([abs(ref[i].velocity - est[j].velocity) for i, j in pairs]))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import mir_eval
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -18,6 +17,7 @@ from bridge.falling import FallingResult, is_falling_notes_video, part_colour_na
 from bridge.falling_parts import cluster_parts
 from bridge.falling_tracker import lowest_gap
 from bridge.midi import read_midi
+from bridge.scoring import score
 from bridge.sources import VideoFileSource
 from bridge.synth.render import RenderConfig, render_frames, render_to_files
 from bridge.types import Frame, KeyboardGeometry, Note
@@ -50,14 +50,7 @@ def _geometry(labels: dict[str, Any]) -> KeyboardGeometry:
 
 
 def _onset_f1(reference: list[Note], estimate: list[Note]) -> float:
-    if not reference or not estimate:
-        return 0.0
-    ref_i = np.array([[n.start, n.end] for n in reference])
-    est_i = np.array([[n.start, n.end] for n in estimate])
-    ref_p = mir_eval.util.midi_to_hz(np.array([n.pitch for n in reference], dtype=float))
-    est_p = mir_eval.util.midi_to_hz(np.array([n.pitch for n in estimate], dtype=float))
-    return float(mir_eval.transcription.precision_recall_f1_overlap(
-        ref_i, ref_p, est_i, est_p, onset_tolerance=0.05, offset_ratio=None)[2])
+    return score(reference, estimate).onset_50ms.f1 if reference and estimate else 0.0
 
 
 def _split_agreement(reference: list[Note], estimate: list[Note]) -> float:

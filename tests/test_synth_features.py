@@ -17,6 +17,7 @@ from benchmarks import benchmark_set
 from benchmarks.realism import crop_synthetic, measure
 from bridge.geometry import KeyLayout, apply_homography
 from bridge.midi import read_midi
+from bridge.model import file_sha256
 from bridge.sources import VideoFileSource
 from bridge.synth import RenderConfig, render_frames, render_to_files, sample_style
 from bridge.synth.camera import plane_to_image
@@ -159,7 +160,7 @@ def test_benchmark_item_renders_byte_for_byte_the_same(tmp_path: Path) -> None:
     for a, b in zip(first.files(), again.files(), strict=True):
         assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest(), a.name
     manifest = json.loads(benchmark_set.write_manifest([first], tmp_path / "a").read_text())
-    assert manifest["items"][0]["files"][first.video.name] == benchmark_set.sha256(first.video)
+    assert manifest["items"][0]["files"][first.video.name] == file_sha256(first.video)
 
 
 def test_benchmark_set_covers_every_song_style_and_setup() -> None:

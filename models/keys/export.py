@@ -10,7 +10,6 @@ the metrics, and renders ``MODEL_CARD.md`` from it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from bridge import features
+from bridge.model import file_sha256
 from models.keys.net import OUTPUTS, ExportedKeyNet, KeyNet, NetConfig
 
 MODEL_DIR = Path(__file__).resolve().parent
@@ -35,10 +35,6 @@ def load_checkpoint(path: Path) -> KeyNet:
     net = KeyNet(NetConfig(widths=tuple(config["widths"]), context_layers=int(config["context_layers"])))
     net.load_state_dict(state["state"])
     return net.eval()
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def export_onnx(net: KeyNet, path: Path) -> None:
@@ -70,7 +66,7 @@ def write_card(path: Path, onnx_path: Path, net: KeyNet, training: dict[str, Any
     card = {
         "version": 1,
         "file": onnx_path.name,
-        "sha256": sha256_of(onnx_path),
+        "sha256": file_sha256(onnx_path),
         "bytes": onnx_path.stat().st_size,
         "opset": OPSET,
         "input": input_spec(),
@@ -117,7 +113,7 @@ def export_checkpoint(checkpoint: Path, config_name: str, onnx_path: Path = ONNX
                 "seconds": summary.get("seconds"), "history": summary.get("history", [])[-3:],
                 "settings": summary.get("config", {})}
     card = write_card(card_path, onnx_path, net, training)
-    card["torch_sha256"] = sha256_of(torch_path)
+    card["torch_sha256"] = file_sha256(torch_path)
     card_path.write_text(json.dumps(card, indent=1) + "\n")
     return card
 

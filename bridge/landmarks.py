@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from bridge.errors import InputFileError, SystemDependencyError, VmbError
 from bridge.smoothing import OneEuroFilter, OneEuroSettings
+from bridge.sources import prefetched
 from bridge.types import Frame, Hands
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ POSE_NAMES: tuple[str, ...] = (
 # Hand keypoints smoothed for live use: light enough to follow a fast strum, firm enough to kill jitter.
 DEFAULT_SMOOTHING = OneEuroSettings(min_cutoff=2.0, beta=0.05, d_cutoff=1.0)
 DARK_LUMA = 25.0  # mean 8-bit luma below which a frame counts as too dark to see hands
+DETECT_WIDTH = 640  # frames are shrunk to this width before mediapipe (its models run at 192-256 px)
+MIN_DETECT_WIDTH = 128
+SEARCH_EVERY = 2  # while no hand is seen, look for one in every 2nd frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,17 +191,34 @@ class LandmarkDetector:
 
     ``hand_model`` 0 is mediapipe's lite hand model (faster), 1 the full one. Pose always uses
     ``model_complexity=1``, the only pose model shipped inside the 0.10.21 wheel.
+
+    Speed: frames are shrunk to ``detect_width`` pixels wide before mediapipe sees them (its models run at
+    192-256 px anyway; points come back in the original frame's pixels), into buffers reused from frame
+    to frame. mediapipe tracks hands from frame to frame and runs its palm detector only while it tracks
+    fewer than two; while no hand at all is seen, only every ``search_every``-th frame is searched (a hand
+    that comes into view is found within that many frames).
     """
 
     def __init__(self, pose: bool = False, mirrored: bool = False, hand_model: int = 1,
-                 smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING) -> None:
+                 smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING, detect_width: int | None = DETECT_WIDTH,
+                 search_every: int = SEARCH_EVERY) -> None:
+        if detect_width is not None and detect_width < MIN_DETECT_WIDTH:
+            raise VmbError(f"detect_width must be at least {MIN_DETECT_WIDTH} pixels, got {detect_width}")
+        if search_every < 1:
+            raise VmbError(f"search_every must be at least 1, got {search_every}")
         mp = _import_mediapipe()
         self.mirrored = mirrored
+        self.detect_width = detect_width
+        self.search_every = search_every
         self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=hand_model,
                                                min_detection_confidence=0.5, min_tracking_confidence=0.5)
         self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
                                             smooth_landmarks=False) if pose else None
         self._filters = [OneEuroFilter(smoothing) for _ in range(3)] if smoothing else None
+        self._small: NDArray[np.uint8] | None = None
+        self._rgb: NDArray[np.uint8] | None = None
+        self._frames_without_hands = 0
+        self.skipped = 0  # frames not searched for hands (none seen in the frames before)
 
     def __enter__(self) -> LandmarkDetector:
         return self
@@ -210,11 +231,38 @@ class LandmarkDetector:
         if self._pose is not None:
             self._pose.close()
 
+    def _model_input(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """The frame as RGB, shrunk to ``detect_width`` (never enlarged), in buffers kept between frames."""
+        height, width = image.shape[:2]
+        source = image
+        if self.detect_width is not None and width > self.detect_width:
+            size = (self.detect_width, max(1, round(height * self.detect_width / width)))
+            if self._small is None or self._small.shape[:2] != (size[1], size[0]):
+                self._small = np.empty((size[1], size[0], 3), np.uint8)
+            cv2.resize(image, size, dst=self._small, interpolation=cv2.INTER_AREA)
+            source = self._small
+        if self._rgb is None or self._rgb.shape != source.shape:
+            self._rgb = np.empty(source.shape, np.uint8)
+        self._rgb.flags.writeable = True
+        cv2.cvtColor(source, cv2.COLOR_BGR2RGB, dst=self._rgb)
+        self._rgb.flags.writeable = False  # lets mediapipe read it without a copy
+        return self._rgb
+
+    def _searching_skips(self) -> bool:
+        """While no hand is seen, skip all but every ``search_every``-th frame."""
+        return self._frames_without_hands > 0 and self._frames_without_hands % self.search_every != 0
+
     def process(self, frame: Frame) -> FrameLandmarks:
         height, width = frame.image.shape[:2]
-        rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-        rgb.flags.writeable = False
-        hands, scores = hands_from_mediapipe(self._hands.process(rgb), width, height, self.mirrored)
+        rgb = self._model_input(frame.image)
+        if self._searching_skips():
+            self.skipped += 1
+            hands = np.full((2, N_HAND_POINTS, 3), np.nan, dtype=np.float32)
+            scores = np.zeros(2, dtype=np.float32)
+        else:
+            hands, scores = hands_from_mediapipe(self._hands.process(rgb), width, height, self.mirrored)
+        seen = bool(np.isfinite(hands[:, 0, 0]).any())
+        self._frames_without_hands = 0 if seen else self._frames_without_hands + 1
         pose = None if self._pose is None else pose_from_mediapipe(self._pose.process(rgb), width, height)
         if self._filters is not None:
             for slot in range(2):
@@ -225,12 +273,14 @@ class LandmarkDetector:
 
 
 def extract_landmarks(frames: Iterable[Frame], pose: bool = False, mirrored: bool = False, hand_model: int = 1,
-                      smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING) -> LandmarkTracks:
-    """Landmarks of every frame; an empty source gives empty tracks (image size 0x0)."""
+                      smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING,
+                      detect_width: int | None = DETECT_WIDTH) -> LandmarkTracks:
+    """Landmarks of every frame; an empty source gives empty tracks (image size 0x0). The frames are decoded
+    ahead in a thread, so decoding overlaps detection."""
     results: list[FrameLandmarks] = []
     size = (0, 0)
-    with LandmarkDetector(pose, mirrored, hand_model, smoothing) as detector:
-        for frame in frames:
+    with LandmarkDetector(pose, mirrored, hand_model, smoothing, detect_width) as detector:
+        for frame in prefetched(frames, depth=8):
             size = (frame.image.shape[1], frame.image.shape[0])
             results.append(detector.process(frame))
     return stack_frames(results, size, pose)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.landmarks import DEFAULT_SMOOTHING, extract_landmarks
+from bridge.landmarks import DEFAULT_SMOOTHING, DETECT_WIDTH, extract_landmarks
 from bridge.sources import VideoFileSource
 
 NAME = "landmarks"
@@ -27,13 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the video is mirrored (a selfie camera): keeps left and right hands right")
     parser.add_argument("--lite", action="store_true", help="use the faster, less precise hand model")
     parser.add_argument("--no-smoothing", action="store_true", help="raw keypoints, without the One Euro filter")
+    parser.add_argument("--detect-width", type=int, default=DETECT_WIDTH,
+                        help=f"shrink frames to this width before detection (default {DETECT_WIDTH}; 0: full frames)")
 
 
 def run(args: argparse.Namespace) -> int:
     source = VideoFileSource(args.video, args.start, args.duration)
     began = time.perf_counter()
     tracks = extract_landmarks(source, pose=args.pose, mirrored=args.mirrored, hand_model=0 if args.lite else 1,
-                               smoothing=None if args.no_smoothing else DEFAULT_SMOOTHING)
+                               smoothing=None if args.no_smoothing else DEFAULT_SMOOTHING,
+                               detect_width=args.detect_width or None)
     elapsed = time.perf_counter() - began
     tracks.save(args.output)
     present = tracks.hand_present().mean(axis=0) if tracks.n_frames else np.zeros(2)

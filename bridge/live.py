@@ -168,12 +168,12 @@ class LiveRunner:
             self.t = step.t
             self.stats.steps += 1
             self.stats.edges_in += len(step.edges)
+            for sink in self.sinks:
+                sink.poll()  # reconnections first: a receiver that joins now hears this step's notes whole
             if self.state == "playing":
                 for edge in step.edges:
                     self._send_all(self.mapper.map(edge))
                 self._send_controls(step.controls)
-            for sink in self.sinks:
-                sink.poll()
             if self.journal is not None:
                 self.journal.heartbeat(step.t)
         sent = time.monotonic()
@@ -386,19 +386,22 @@ class VideoEdgeSource:
             """Frames until the stream halts or the calibration changes (then the model starts over)."""
             for frame in frames:
                 arrivals[frame.index] = time.monotonic()
-                self._watch(frame)
                 if self.gestures is not None:
                     controls[frame.index] = self.gestures(frame)
                 yield frame
                 if halt.is_set() or self._changed.is_set():
                     return
 
+        watched = -1
         while True:
             self._changed.clear()
             for frame, edges in edge_stream(arriving(), self.geometry, model_path=self.model_path,
                                             threads=self.threads):
                 yield Step(frame.t, edges, arrivals.pop(frame.index, time.monotonic()),
                            controls.pop(frame.index, ()))
+                if frame.index != watched:  # the drift check after the frame's notes went out, not before
+                    watched = frame.index
+                    self._watch(frame)
                 if len(arrivals) > 1000:  # frames the model skipped: forget their arrival times
                     arrivals.clear()
                     controls.clear()

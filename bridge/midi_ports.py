@@ -29,12 +29,20 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("jack", "alsa", "coremidi", "winmm")
 RECONNECT_INTERVAL_S = 0.5
+JOIN_QUIET_S = 0.25  # a receiver joins once no note has sounded (or ended) on the port for this long
+JOIN_WAIT_S = 5.0  # ... or after this long, if the music never pauses
+DRAIN_CYCLES = 3  # JACK cycles to wait at close: what was sent before has then left the port
+DRAIN_LIMIT_S = 1.0
 ALL_NOTES_OFF_CC = 123
 SUSTAIN_CC = 64
 
 
 class MidiPort(Protocol):
-    """A MIDI output. ``generation`` grows at every (re)connection; ``send`` returns False when not connected."""
+    """A MIDI output. ``generation`` grows at every (re)connection; ``send`` returns False when not connected.
+
+    ``poll(quiet)`` reconnects and makes wanted connections; ``quiet`` says that no note sounds on the port
+    now, so that a receiver joining late never hears a note off whose note on it missed.
+    """
 
     name: str
 
@@ -46,7 +54,7 @@ class MidiPort(Protocol):
 
     def send(self, message: bytes) -> bool: ...
 
-    def poll(self) -> None: ...
+    def poll(self, quiet: bool = True) -> None: ...
 
     def close(self) -> None: ...
 
@@ -115,6 +123,7 @@ def libjack() -> Any:
             ("jack_activate", i, [p]), ("jack_on_shutdown", None, [p, _ShutdownCallback, p]),
             ("jack_connect", i, [p, s, s]), ("jack_set_error_function", None, [_MessageCallback]),
             ("jack_set_info_function", None, [_MessageCallback]),
+            ("jack_last_frame_time", ctypes.c_uint32, [p]), ("jack_get_buffer_size", ctypes.c_uint32, [p]),
         ):
             func = getattr(lib, fname)
             func.restype, func.argtypes = restype, argtypes
@@ -151,6 +160,7 @@ class _JackPort:
         self._generation = 0
         self._last_try = 0.0
         self._unconnected: set[str] = set()
+        self._pending_since = 0.0  # when a wanted connection was first found missing
         self._shutdown_cb = _ShutdownCallback(self._on_shutdown)
         if not self._open():
             raise DeviceError("no JACK server is running: start one (e.g. `jackd -d alsa` or QjackCtl), "
@@ -184,7 +194,8 @@ class _JackPort:
         self._generation += 1
         self._alive = True
         self._unconnected = set(self.connect_to)
-        self._connect_pending()
+        self._connect_pending()  # a new port carries nothing yet: any receiver may join at once
+        self._pending_since = time.monotonic()
         return True
 
     def _open_midi(self) -> Any:
@@ -201,15 +212,21 @@ class _JackPort:
         self._alive = False
         log.warning("JACK server went away: MIDI port %s is down; reconnecting when it returns", self.name)
 
-    def poll(self) -> None:
-        """Reconnect after a server restart and retry wanted connections (at most twice a second)."""
+    def poll(self, quiet: bool = True) -> None:
+        """Reconnect after a server restart and retry wanted connections (at most twice a second).
+
+        A receiver that appears later is connected while the port is ``quiet`` (or after JOIN_WAIT_S), so that
+        it does not hear the note off of a note that started before it joined.
+        """
         now = time.monotonic()
         if now - self._last_try < RECONNECT_INTERVAL_S:
             return
         self._last_try = now
         if self._alive:
-            if self._unconnected:
+            if self._unconnected and (quiet or now - self._pending_since >= JOIN_WAIT_S):
                 self._connect_pending()
+            if not self._unconnected:
+                self._pending_since = now
             return
         self._monitor = None  # a client of a dead server is not closed: libjack cleans it up
         if self._open():
@@ -242,8 +259,24 @@ class JackMidiOut(_JackPort):
         return True
 
     def close(self) -> None:
-        time.sleep(0.02)  # a few JACK periods for what was just sent to leave
+        self._drain()
         super().close()
+
+    def _drain(self) -> None:
+        """Wait until the server has begun DRAIN_CYCLES cycles: what was sent before has then left the port
+        (rtmidi's JACK client moves it from its queue to the port in its next cycle). A fixed sleep is not
+        enough on a loaded machine, where a cycle can come late."""
+        if not self._alive or self._monitor is None:
+            return
+        period = max(1, int(self._lib.jack_get_buffer_size(self._monitor)))
+        start = int(self._lib.jack_last_frame_time(self._monitor))
+        deadline = time.monotonic() + DRAIN_LIMIT_S
+        while self._alive and time.monotonic() < deadline:
+            if (int(self._lib.jack_last_frame_time(self._monitor)) - start) % 2**32 >= DRAIN_CYCLES * period:
+                return
+            time.sleep(0.002)
+        if self._alive:
+            log.warning("the JACK server ran no cycle for %.1f s: the last messages may not have left", DRAIN_LIMIT_S)
 
 
 class JackMidiIn(_JackPort):
@@ -307,7 +340,7 @@ class RtMidiVirtualOut:
         self._port.send(mido.Message.from_bytes(message))
         return True
 
-    def poll(self) -> None:
+    def poll(self, quiet: bool = True) -> None:
         return None
 
     def close(self) -> None:
@@ -359,6 +392,7 @@ class MidiSink:
         self.sent = 0
         self.dropped = 0
         self._quiet = True  # nothing sent since the last panic: a second panic sends nothing
+        self._last_note_off = 0.0  # monotonic time of the last note off sent
 
     @property
     def sounding(self) -> list[tuple[int, int]]:
@@ -368,6 +402,8 @@ class MidiSink:
     def _send(self, message: bytes) -> bool:
         ok = self.port.send(message)
         self._quiet = False
+        if message[0] & 0xF0 == 0x80:
+            self._last_note_off = time.monotonic()
         if ok:
             self.sent += 1
             if self.on_send is not None:
@@ -432,7 +468,12 @@ class MidiSink:
         return silenced
 
     def poll(self) -> None:
-        self.port.poll()
+        """Let the port reconnect; it connects a late receiver only when no note sounds and the last note off
+        has had time to leave (a receiver joining then hears whole notes only)."""
+        with self._lock:
+            self._forget_stale()
+            quiet = not self._sounding and time.monotonic() - self._last_note_off >= JOIN_QUIET_S
+        self.port.poll(quiet)
 
     def close(self) -> None:
         self.panic()

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 N_KEYS = 88
 LOWEST_PITCH = 21
+# One frame at a time, the model's work is too small to share out: a second thread only adds waiting for it
+# (on a loaded machine, for a thread that is not scheduled). Offline batches choose their own threads.
+PER_FRAME_THREADS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +73,9 @@ def edge_stream(frames: Iterable[Frame], geometry: KeyboardGeometry, *, model_pa
                 settings: DecoderSettings | None = None, threads: int | None = None,
                 hands: HandChannels | None = None) -> Iterator[tuple[Frame, list[NoteEdge]]]:
     """Each frame with the edges decided once it arrived; after the last frame, that frame again with the
-    note offs of closing the decoder (so every note on has its note off)."""
-    model = KeyModel.load(model_path, threads)
+    note offs of closing the decoder (so every note on has its note off). ``threads``: the model's CPU
+    threads (default PER_FRAME_THREADS)."""
+    model = KeyModel.load(model_path, PER_FRAME_THREADS if threads is None else threads)
     loop = EdgeLoop(geometry, model, settings or model.card.decoder, hands)
     last: Frame | None = None
     period = 1.0 / model.card.fps

@@ -23,7 +23,7 @@ from bridge.mtc import RATES, MtcPacer, MtcWriter
 from bridge.osc import ControlDispatcher, ControlServer, OscSink, parse_host_port
 from bridge.scoring import load_notes
 from bridge.service import READY_PREFIX
-from bridge.sources import CameraSource, Clock, Pacer, ReplaySource, VideoFileSource, looped, paced
+from bridge.sources import CameraSource, Clock, Pacer, ReplaySource, VideoFileSource, looped, paced, prefetched
 from bridge.types import Frame, KeyboardGeometry
 
 NAME = "live"
@@ -128,6 +128,7 @@ def _video_source(args: argparse.Namespace, session: _Session) -> VideoEdgeSourc
             frames: Iterable[Frame] = VideoFileSource(video, start=args.start + start)
             if args.loop:
                 frames = looped(frames)
+            frames = prefetched(frames, depth=4)  # decoding overlaps the key model
             return paced(frames, session.pacer, halt) if session.pacer is not None else frames
 
         frames_of = video_frames

@@ -22,7 +22,12 @@ def main() -> int:
     port = backend.open_input(port_name, virtual=True, client_name=client, callback=show)
     print("ready", flush=True)
     done = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+
+    def wait_for_end_of_input() -> None:
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=wait_for_end_of_input, daemon=True).start()
     done.wait()
     port.close()
     return 0

@@ -1,32 +1,40 @@
-"""Speed of the key model: the ONNX model alone, end to end on 720p video, and Audeo's Video2Roll for reference."""
+"""Speed of the key model: the ONNX model alone, end to end on 720p video by each frame path, peak memory on a
+10-minute video, and Audeo's Video2Roll for reference."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bridge.decoding import StreamingDecoder
+from bridge.decoding import notes_from_edges
 from bridge.features import N_CHANNELS, STRIP_SPEC
+from bridge.ffmpeg_source import CropSource, cropped_geometry, keyboard_crop
 from bridge.geometry import KeyLayout
 from bridge.midi import read_midi
-from bridge.model import KeyModel, KeyTranscriber
+from bridge.model import KeyModel
+from bridge.pipeline import EdgeLoop
 from bridge.sources import VideoFileSource, prefetched
 from bridge.synth import RenderConfig, render_to_files
-from bridge.types import Activations, Frame, KeyboardGeometry
+from bridge.types import Frame, KeyboardGeometry, Note, NoteEdge
 
 TITLE = "Key model (ONNX Runtime, CPU)"
 REPO = Path(__file__).resolve().parents[1]
 MIDI = REPO.parent / "shared" / "data" / "midi" / "miditest" / "5.mid"
 BATCH = 32
+E2E_S = 30.0  # seconds of video timed end to end per frame path
+LONG_S = float(os.environ.get("VMB_BENCH_LONG_S", 600))  # the long video whose peak memory is measured
 
 
-def _frames_per_second(run: Callable[[], None], frames_per_call: int, seconds: float = 3.0) -> float:
+def _frames_per_second(run: Callable[[], object], frames_per_call: int, seconds: float = 3.0) -> float:
     run()
     calls, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -62,31 +70,152 @@ def video2roll(threads: int) -> float | None:
         return _frames_per_second(lambda: session.run(None, {"x": batch}), len(batch))
 
 
-def end_to_end(video: Path, labels: dict[str, np.ndarray], threads: int) -> tuple[float, float, int]:
-    """Frames/s of decode + rectify + model + decoder over the video, and of decoding the video alone."""
+@dataclass(frozen=True, slots=True)
+class FramePath:
+    """One way of reading frames for the key model, as ``vmb transcribe`` reads them."""
+
+    name: str
+    reader: str  # opencv or ffmpeg
+    threads: int | None = None  # ffmpeg's decoding threads
+    grey: bool = False
+    skip_loop_filter: bool = False
+
+    def frames(self, video: Path, geometry: KeyboardGeometry) -> tuple[Iterable[Frame], KeyboardGeometry]:
+        if self.reader == "opencv":
+            return VideoFileSource(video), geometry
+        crop = keyboard_crop(geometry, STRIP_SPEC)
+        source = CropSource(video, crop, threads=self.threads, grey=self.grey, skip_loop_filter=self.skip_loop_filter)
+        return source, cropped_geometry(geometry, crop)
+
+
+OLD = FramePath("OpenCV, whole BGR frames (the old path)", "opencv")
+NEW = FramePath("ffmpeg, keyboard crop, BGR (the new default)", "ffmpeg")
+VARIANTS = (FramePath("ffmpeg, keyboard crop, BGR, 1 decoding thread", "ffmpeg", threads=1),
+            FramePath("ffmpeg, keyboard crop, grey", "ffmpeg", grey=True),
+            FramePath("ffmpeg, keyboard crop, BGR, no deblocking (-skip_loop_filter all)", "ffmpeg",
+                      skip_loop_filter=True))
+
+
+def decode_alone(path: FramePath, video: Path, geometry: KeyboardGeometry) -> float:
+    frames, _ = path.frames(video, geometry)
     started = time.perf_counter()
-    n = sum(1 for _ in VideoFileSource(video))
-    decode_only = n / (time.perf_counter() - started)
+    n = sum(1 for _ in frames)
+    return n / (time.perf_counter() - started)
+
+
+def end_to_end(path: FramePath, video: Path, geometry: KeyboardGeometry, threads: int) -> tuple[float, list[Note]]:
+    """Frames/s of decode + rectify + model + decoder, the loop of ``transcribe_video``, and the notes."""
     model = KeyModel.load(threads=threads)
-    size = (int(labels["size"][0]), int(labels["size"][1]))
-    geometry = KeyboardGeometry.from_homography(size, int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                                labels["image_to_plane"])
-    transcriber = KeyTranscriber(geometry, model)
-    decoder = StreamingDecoder(settings=model.card.decoder)
-    notes = 0
-
-    def consume(activations: list[Activations]) -> int:
-        return sum(len(decoder.push(a)) for a in activations)
-
     started = time.perf_counter()
+    frames, model_geometry = path.frames(video, geometry)
+    loop = EdgeLoop(model_geometry, model, model.card.decoder)
+    edges: list[NoteEdge] = []
     pending: list[Frame] = []
-    for frame in prefetched(VideoFileSource(video)):  # as vmb transcribe reads it
+    n, last_t = 0, 0.0
+    for frame in prefetched(frames):
         pending.append(frame)
         if len(pending) == BATCH:
-            notes += consume(transcriber.push_many(pending))
-            pending = []
-    notes += consume(transcriber.push_many(pending) + transcriber.flush())
-    return n / (time.perf_counter() - started), decode_only, notes
+            edges += loop.push(pending)[1]
+            n, last_t, pending = n + len(pending), pending[-1].t, []
+    if pending:
+        edges += loop.push(pending)[1]
+        n, last_t = n + len(pending), pending[-1].t
+    edges += loop.close(last_t + 1 / model.card.fps)[1]
+    return n / (time.perf_counter() - started), notes_from_edges(edges)
+
+
+def _looped(video: Path, seconds: float, out: Path) -> Path:
+    """The clip played again and again for ``seconds``, without re-encoding."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(video), "-t", f"{seconds}",
+                    "-c", "copy", str(out)], check=True, timeout=300)
+    return out
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (ffmpeg included)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, total = {pid}, 0
+    for child, parent in sorted(parents.items()):
+        if parent in tree:
+            tree.add(child)
+    for member in tree:
+        try:
+            total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def transcribe_peak_rss(video: Path, calibration: Path, out: Path) -> tuple[float, float]:
+    """Peak resident memory (GB, vmb and its ffmpeg together) and frames/s of ``vmb transcribe`` on a file."""
+    command = [sys.executable, "-m", "bridge", "transcribe", str(video), "-o", str(out), "--calibration",
+               str(calibration), "--method", "keys"]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process.pid))
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    output = process.stdout.read() if process.stdout else ""
+    if process.returncode != 0:
+        raise RuntimeError(f"vmb transcribe failed: {output.strip()}")
+    frames = int(output.split(" notes from ")[1].split()[0])
+    return peak / 1e9, frames / elapsed
+
+
+def _same_notes(found: list[Note], reference: list[Note]) -> str:
+    if found == reference:
+        return "identical"
+    onsets = {(n.pitch, round(n.start, 6)) for n in reference}
+    matched = sum((n.pitch, round(n.start, 6)) in onsets for n in found)
+    return f"{matched} of {len(found)} onsets as the old path's {len(reference)}"
+
+
+def end_to_end_lines(threads: int = 2) -> list[str]:
+    notes = read_midi(MIDI).notes
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        config = RenderConfig(style="grand", seed=3, size=(1280, 720), fps=30.0, start=10.0, duration=8.0)
+        labels = render_to_files(notes, config, clip, None)
+        geometry = KeyboardGeometry.from_homography(config.size, int(labels["lowest_pitch"]),
+                                                    int(labels["key_count"]), labels["image_to_plane"])
+        video = _looped(clip, E2E_S, Path(tmp) / "e2e.mp4")
+        crop = keyboard_crop(geometry, STRIP_SPEC)
+        lines = [f"End to end on {E2E_S:g} s of 1280x720 30 fps H.264 (an 8 s grand-piano render of miditest 5.mid "
+                 f"looped; keyboard crop {crop.width}x{crop.height}), the loop of `vmb transcribe` (decode ahead "
+                 f"in a thread, rectify, model with {threads} threads in batches of {BATCH}, streaming decoder); "
+                 "best of two rounds over all paths:", "",
+                 "| frame path | decoding alone, frames/s | end to end, frames/s | x real time | notes vs old path |",
+                 "|---|---|---|---|---|"]
+        paths = (OLD, NEW, *VARIANTS)
+        decode = {path.name: 0.0 for path in paths}
+        total = {path.name: 0.0 for path in paths}
+        notes_found: dict[str, list[Note]] = {}
+        for _ in range(2):  # every path once, then again: load that drifts hits them alike
+            for path in paths:
+                decode[path.name] = max(decode[path.name], decode_alone(path, video, geometry))
+                fps, notes_found[path.name] = end_to_end(path, video, geometry, threads)
+                total[path.name] = max(total[path.name], fps)
+        for path in paths:
+            same = _same_notes(notes_found[path.name], notes_found[OLD.name])
+            lines.append(f"| {path.name} | {decode[path.name]:.0f} | {total[path.name]:.0f} | "
+                         f"{total[path.name] / 30:.1f}x | {same} |")
+        ratio = total[NEW.name] / total[OLD.name]
+        calibration = Path(tmp) / "calibration.json"
+        geometry.save(calibration)
+        long_video = _looped(clip, LONG_S, Path(tmp) / "long.mp4")
+        peak_gb, long_fps = transcribe_peak_rss(long_video, calibration, Path(tmp) / "long.mid")
+    lines += ["", f"New over old end to end: {ratio:.2f}x. `vmb transcribe` on a {LONG_S / 60:.3g}-minute 1280x720 "
+              f"30 fps video (the clip looped, the default frame path, whole command): peak resident memory "
+              f"{peak_gb:.2f} GB (vmb and ffmpeg together), {long_fps:.0f} frames/s including start-up."]
+    return lines
 
 
 def main() -> list[str]:
@@ -98,17 +227,9 @@ def main() -> list[str]:
         speed = video2roll(threads)
         shown = "torch not installed" if speed is None else f"{speed:.0f}"
         lines.append(f"| Audeo Video2Roll (ResNet-18, 5x100x900), random weights, {threads} thread(s) | {shown} |")
-    notes = read_midi(MIDI).notes
-    with tempfile.TemporaryDirectory() as tmp:
-        video = Path(tmp) / "clip.mp4"
-        config = RenderConfig(style="grand", seed=3, size=(1280, 720), fps=30.0, start=10.0, duration=8.0)
-        labels = render_to_files(notes, config, video, None)
-        total, decode_only, edges = end_to_end(video, labels, threads=2)
+    lines += ["", f"Model input: {N_CHANNELS} x {STRIP_SPEC.height} x width strips.", ""]
+    lines += end_to_end_lines()
     load = os.getloadavg()[0]
-    lines += [f"| end to end, 1280x720 30 fps H.264 (decode, rectify, model, decoder), 2 threads | {total:.0f} "
-              f"({total / 30:.1f}x real time) |",
-              f"| of which decoding the video alone | {decode_only:.0f} |", "",
-              f"Model input: {N_CHANNELS} x {STRIP_SPEC.height} x width strips; {edges} note edges in the 8 s clip. "
-              f"Load average when the run ended: {load:.1f} on {os.cpu_count()} cores (other jobs share the "
+    lines += ["", f"Load average when the run ended: {load:.1f} on {os.cpu_count()} cores (other jobs share the "
               "machine: compare rows of one run, not runs)."]
     return lines

@@ -20,6 +20,8 @@ from bridge.types import Frame, Note, NoteEdge, notes_to_edges
 
 log = logging.getLogger(__name__)
 
+SEEK_LEAD_S = 1.0  # a file source seeks this far before its start and skips forward by the frames' own times
+
 
 @dataclass(frozen=True, slots=True)
 class VideoInfo:
@@ -73,20 +75,19 @@ class VideoFileSource:
         self.truncated = False
 
     def __iter__(self) -> Iterator[Frame]:
-        capture = _open(self.path)
+        capture, grabbed = self._open_at_start()
         try:
-            if self.start > 0:
-                capture.set(cv2.CAP_PROP_POS_MSEC, self.start * 1000)
-            index = 0
-            while True:
-                ok, image = capture.read()
-                if not ok:
-                    break
+            index = -1
+            while grabbed or capture.grab():
+                grabbed = False
                 t = float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000
                 index = int(capture.get(cv2.CAP_PROP_POS_FRAMES)) - 1
                 if t + 1e-6 < self.start:
-                    continue
+                    continue  # grabbed, never converted to BGR
                 if self.end is not None and t >= self.end - 1e-6:
+                    break
+                ok, image = capture.retrieve()
+                if not ok:
                     break
                 self.frames_read += 1
                 yield Frame(index, t, np.ascontiguousarray(image))
@@ -98,6 +99,24 @@ class VideoFileSource:
                             self.path, index + 1, expected)
         finally:
             capture.release()
+
+    def _open_at_start(self) -> tuple[cv2.VideoCapture, bool]:
+        """The capture placed at or before ``start``, and whether it already grabbed its first frame there.
+
+        OpenCV seeks by a frame number computed from the nominal frame rate, which lands too late in
+        variable-rate video: a seek that lands after ``start`` is retried further back, finally from the top.
+        """
+        capture = _open(self.path)
+        lead = SEEK_LEAD_S
+        while self.start - lead > 0:
+            capture.set(cv2.CAP_PROP_POS_MSEC, (self.start - lead) * 1000)
+            if capture.grab() and float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000 <= self.start + 1e-6:
+                return capture, True
+            lead *= 4
+        if self.start > SEEK_LEAD_S:
+            capture.release()
+            capture = _open(self.path)
+        return capture, False
 
 
 class Clock(Protocol):

@@ -15,15 +15,18 @@ from pathlib import Path
 
 from bridge.decoding import DecoderSettings, notes_from_edges
 from bridge.errors import CalibrationError, VmbError
+from bridge.ffmpeg_source import CropSource, cropped_geometry, ffmpeg_available, keyboard_crop
 from bridge.model import KeyModel
 from bridge.pipeline import EdgeLoop, HandChannels, RollRecorder
 from bridge.preview import PreviewWriter
+from bridge.rectify import StripSpec
 from bridge.sources import VideoFileSource, prefetched, probe
 from bridge.types import Activations, Frame, KeyboardGeometry, Note, NoteEdge
 
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "keys", "falling")
+READERS = ("auto", "ffmpeg", "opencv")
 Progress = Callable[[int], None]
 
 
@@ -35,12 +38,16 @@ class TranscribeOptions:
     threads: int | None = None
     model_path: Path | None = None
     batch_size: int = 16
+    reader: str = "auto"  # for the keys method: ffmpeg (keyboard crop), opencv, auto (ffmpeg when found)
+    decode_threads: int | None = None  # ffmpeg's decoding threads (None: its own choice)
     hands: HandChannels = field(default_factory=HandChannels)
     decoder: DecoderSettings | None = None  # None: the settings the model card recommends
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise VmbError(f"unknown method {self.method!r}: use one of {', '.join(METHODS)}")
+        if self.reader not in READERS:
+            raise VmbError(f"unknown frame reader {self.reader!r}: use one of {', '.join(READERS)}")
         if self.batch_size < 1:
             raise VmbError(f"batch size must be at least 1, got {self.batch_size}")
 
@@ -85,11 +92,11 @@ def transcribe_video(video: Path, geometry: KeyboardGeometry, options: Transcrib
                      progress: Progress | None = None, preview: Path | None = None,
                      roll: RollRecorder | None = None) -> Transcription:
     method = choose_method(video, geometry, options)
-    source = VideoFileSource(video, options.start, options.duration)
     if method == "falling":
-        return _transcribe_falling(source, geometry, progress)
+        return _transcribe_falling(VideoFileSource(video, options.start, options.duration), geometry, progress)
     model = KeyModel.load(options.model_path, options.threads)
-    loop = EdgeLoop(geometry, model, options.decoder or model.card.decoder, options.hands)
+    source, model_geometry = _key_frames(video, geometry, model.card.strip, options, colour=preview is not None)
+    loop = EdgeLoop(model_geometry, model, options.decoder or model.card.decoder, options.hands)
     writer = PreviewWriter(preview, geometry, source.info.fps or model.card.fps) if preview else None
     edges: list[NoteEdge] = []
     n_frames = 0
@@ -120,6 +127,23 @@ def transcribe_video(video: Path, geometry: KeyboardGeometry, options: Transcrib
         raise VmbError(f"no frame of {video} could be decoded in the chosen range: check --start/--duration "
                        "or re-encode the video")
     return Transcription(notes_from_edges(edges), "keys", geometry, n_frames, source.truncated)
+
+
+def _key_frames(video: Path, geometry: KeyboardGeometry, strip: StripSpec, options: TranscribeOptions,
+                colour: bool) -> tuple[VideoFileSource | CropSource, KeyboardGeometry]:
+    """The frames for the key model and the calibration that fits them: the keyboard's grey crop decoded by
+    ffmpeg (fast), or whole colour frames through OpenCV (for the preview, or without ffmpeg)."""
+    wanted = options.reader
+    if wanted == "auto":
+        wanted = "ffmpeg" if not colour and ffmpeg_available() else "opencv"
+        log.info("frame reader: %s (auto)", wanted)
+    if wanted == "opencv":
+        return VideoFileSource(video, options.start, options.duration), geometry
+    if colour:
+        raise VmbError("the preview needs whole colour frames: read them with the opencv (or auto) reader")
+    crop = keyboard_crop(geometry, strip)
+    source = CropSource(video, crop, options.start, options.duration, options.decode_threads)
+    return source, cropped_geometry(geometry, crop)
 
 
 def _run_batch(loop: EdgeLoop, batch: Sequence[Frame], writer: PreviewWriter | None,

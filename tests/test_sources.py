@@ -55,6 +55,18 @@ def test_variable_frame_rate_uses_each_frames_own_time(videos: Path) -> None:
     assert not np.allclose(np.diff(times), np.diff(times)[0]), "the test video must really be variable-rate"
 
 
+def test_a_start_inside_variable_rate_video_keeps_every_frame_from_there(tmp_path: Path) -> None:
+    # OpenCV seeks by frame numbers from the nominal rate, which lands too late here: the source seeks back.
+    vfr = encode(tmp_path / "vfr.mkv", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=3",
+                 "-vf", "settb=1/1000,setpts='N*0.1/TB+0.3/TB*gte(N,4)'", "-fps_mode", "vfr",
+                 "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "7")
+    truth = [0.0, 0.1, 0.2, 0.3] + [round(n * 0.1 + 0.3, 6) for n in range(4, 30)]
+    for start, duration in ((1.25, None), (2.05, 0.5), (0.5, 0.3)):
+        times = [round(f.t, 6) for f in VideoFileSource(vfr, start, duration)]
+        end = start + duration if duration is not None else 99.0
+        assert times == [t for t in truth if start <= t < end]
+
+
 def test_truncated_video_keeps_what_decodes(videos: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     source = encode(tmp_path / "whole.mkv", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=4",
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10")

@@ -14,7 +14,7 @@ from bridge.midi import tracks_by_channel, write_midi
 from bridge.notes_csv import write_notes_csv
 from bridge.pipeline import HandChannels, RollRecorder
 from bridge.sources import probe
-from bridge.transcribe import METHODS, TranscribeOptions, load_or_calibrate, transcribe_video
+from bridge.transcribe import METHODS, READERS, TranscribeOptions, load_or_calibrate, transcribe_video
 from bridge.types import Note
 
 NAME = "transcribe"
@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-pitch", type=int, default=60,
                         help="notes below this MIDI pitch go to the left hand's track (default 60, middle C)")
     parser.add_argument("--model", type=Path, help="key model (.onnx with its card.json beside it)")
+    parser.add_argument("--reader", choices=READERS, default="auto",
+                        help="frame reading for the keys method: ffmpeg (only the keyboard, fast), opencv (whole "
+                             "frames), auto (default: ffmpeg when installed, opencv with --preview)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.quantize_strength <= 1.0:
         raise VmbError("--quantize-strength must be between 0 and 1")
     options = TranscribeOptions(start=args.start, duration=args.duration, method=args.method, threads=args.threads,
-                                model_path=args.model, hands=HandChannels(split_pitch=args.split_pitch))
+                                model_path=args.model, reader=args.reader,
+                                hands=HandChannels(split_pitch=args.split_pitch))
     geometry = load_or_calibrate(args.video, args.calibration, options)
     roll = RollRecorder() if args.roll else None
     info = probe(args.video)

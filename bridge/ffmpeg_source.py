@@ -1,0 +1,261 @@
+"""The fast frame path for transcription: only the keyboard's part of each frame, decoded by ffmpeg.
+
+The key model reads a strip rectified from the keyboard, so converting whole frames to BGR (what OpenCV's
+``VideoCapture`` does) wastes time on pixels nobody looks at. :class:`CropSource` runs an ``ffmpeg``
+subprocess that decodes with its own threads, crops the keyboard's bounding box and outputs it as raw BGR
+(bit for bit the pixels OpenCV gives: the same swscale conversion, for crops on even pixels) or, with
+``grey``, only the luma (full range; within one or two grey levels of OpenCV's BGR-to-grey). Each frame keeps
+the container's timestamp, as in :class:`bridge.sources.VideoFileSource`: ffmpeg's ``showinfo`` filter
+reports every frame's presentation timestamp (``-copyts``: untouched), converted as OpenCV converts it
+(relative to the video stream's start), so wrong fps metadata cannot shift notes and variable-rate video
+keeps its timing.
+
+The frames it yields are crops: rectify them with :func:`cropped_geometry` (the calibration shifted by the
+crop's offset), which gives exactly the strip of the whole frame (see ``bridge.rectify``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import queue
+import re
+import shutil
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, cast
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from bridge.errors import VideoError
+from bridge.rectify import Rectifier, StripSpec
+from bridge.sources import VideoInfo, probe
+from bridge.types import Frame, KeyboardGeometry
+
+log = logging.getLogger(__name__)
+
+CROP_MARGIN_PX = 8
+SEEK_LEAD_S = 0.5  # ffmpeg seeks this far before the start; earlier frames are dropped here by their own times
+_PTS = re.compile(r"\bn:\s*\d+\s+pts:\s*(-?\d+)")
+_TIME_BASE = re.compile(r"config in time_base:\s*(\d+)/(\d+)")
+_PREFIXES = re.compile(r"^(\[[^\]]*\] )+")  # "[h264 @ 0x...] [error] " before the message
+_END = None
+
+
+@dataclass(frozen=True, slots=True)
+class CropBox:
+    """A rectangle of the frame in pixels: left, top, width, height."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0 or self.x < 0 or self.y < 0:
+            raise VideoError(f"crop {self} is empty or outside the frame: check the calibration against the video")
+
+    @property
+    def filter(self) -> str:
+        return f"crop={self.width}:{self.height}:{self.x}:{self.y}:exact=1"
+
+
+def ffmpeg_available() -> bool:
+    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
+
+
+def keyboard_crop(geometry: KeyboardGeometry, spec: StripSpec, margin_px: int = CROP_MARGIN_PX) -> CropBox:
+    """The part of the frame the strip of ``spec`` reads, plus a margin, on even pixels (chroma subsampling)."""
+    x0, y0, x1, y1 = Rectifier(geometry, spec).source_box(margin_px)
+    width, height = geometry.image_size
+    x0, y0 = x0 - x0 % 2, y0 - y0 % 2
+    x1, y1 = min(width, x1 + x1 % 2), min(height, y1 + y1 % 2)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise VideoError("the calibrated keyboard lies outside the video frame: recalibrate with vmb calibrate")
+    return CropBox(x0, y0, x1 - x0, y1 - y0)
+
+
+def cropped_geometry(geometry: KeyboardGeometry, crop: CropBox) -> KeyboardGeometry:
+    """The calibration as seen in the crop: crop pixels map to the same keyboard millimetres."""
+    shift = np.array([[1.0, 0.0, crop.x], [0.0, 1.0, crop.y], [0.0, 0.0, 1.0]])
+    return KeyboardGeometry.from_homography((crop.width, crop.height), geometry.lowest_pitch, geometry.n_keys,
+                                            geometry.homography @ shift, geometry.confidence, geometry.assumptions)
+
+
+@dataclass(frozen=True, slots=True)
+class _StreamClock:
+    """The video stream's first timestamp and time base, as OpenCV converts frame timestamps with them."""
+
+    start_pts: int
+    num: int
+    den: int
+
+    def seconds(self, pts: int, num: int, den: int) -> float:
+        if (num, den) != (self.num, self.den):  # the filter's time base differs from the stream's
+            return pts * (num / den) - self.start_pts * (self.num / self.den)
+        return float(pts - self.start_pts) * (num / den)
+
+
+def _stream_clock(ffprobe: str, path: Path) -> _StreamClock:
+    command = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=start_pts,time_base",
+               "-of", "json", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    try:
+        stream = json.loads(done.stdout)["streams"][0]
+        num, den = (int(v) for v in str(stream["time_base"]).split("/"))
+        start = stream.get("start_pts")
+        return _StreamClock(int(start) if start not in (None, "N/A") else 0, num, den)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise VideoError(f"ffprobe cannot read the video stream of {path}: re-encode the video") from exc
+
+
+class CropSource:
+    """Every decodable frame of a file as a BGR crop (``grey``: luma in all three channels, as ``Frame`` holds
+    BGR), in order, with the container's timestamps; ``start`` and ``duration`` select seconds as in
+    VideoFileSource.
+
+    A file that stops decoding early ends the iteration with a warning and ``truncated`` set, keeping what
+    decoded. ``threads`` is ffmpeg's decoding threads (None: ffmpeg's choice); ``skip_loop_filter`` decodes
+    without H.264's deblocking filter (faster, but the pixels and a few notes differ: docs/model.md). Frame
+    indexes count from 0 at the start of the file, or from the first kept frame's time times the frame rate
+    after a seek.
+    """
+
+    def __init__(self, path: Path | str, crop: CropBox, start: float = 0.0, duration: float | None = None,
+                 threads: int | None = None, grey: bool = False, skip_loop_filter: bool = False) -> None:
+        self.path = Path(path)
+        self.info: VideoInfo = probe(self.path)
+        if crop.x + crop.width > self.info.width or crop.y + crop.height > self.info.height:
+            raise VideoError(f"crop {crop} does not fit the {self.info.width}x{self.info.height} frames of "
+                             f"{self.path}: recalibrate with vmb calibrate")
+        ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
+        if ffmpeg is None or ffprobe is None:
+            raise VideoError("ffmpeg and ffprobe are needed for the fast frame path: install ffmpeg")
+        self._ffmpeg = ffmpeg
+        self._clock = _stream_clock(ffprobe, self.path)
+        self.crop = crop
+        self.start = max(0.0, start)
+        self.end = None if duration is None else self.start + duration
+        self.threads = threads
+        self.grey = grey
+        self.skip_loop_filter = skip_loop_filter
+        self.frames_read = 0
+        self.truncated = False
+
+    def command(self) -> list[str]:
+        command = [self._ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-copyts"]
+        if self.threads is not None:
+            command += ["-threads", str(max(1, self.threads))]
+        if self.skip_loop_filter:
+            command += ["-skip_loop_filter", "all"]
+        seek = self.start - SEEK_LEAD_S
+        if seek > 0:
+            command += ["-ss", f"{seek:.6f}"]
+        command += ["-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn",
+                    "-vf", f"{self.crop.filter},format={'gray' if self.grey else 'bgr24'},showinfo=checksum=0"]
+        return [*command, "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "rawvideo", "-"]
+
+    def __iter__(self) -> Iterator[Frame]:
+        process = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   stdin=subprocess.DEVNULL)
+        assert process.stdout is not None and process.stderr is not None
+        stamps: queue.Queue[tuple[int, int, int] | None] = queue.Queue()
+        errors = _Complaints()
+        reader = threading.Thread(target=_read_stamps, args=(process.stderr, stamps, errors),
+                                  name="ffmpeg-stamps", daemon=True)
+        reader.start()
+        seeking = self.start - SEEK_LEAD_S > 0
+        decoded, first_index = 0, None
+        try:
+            for image in _raw_frames(cast(io.BufferedReader, process.stdout), self.crop, 1 if self.grey else 3):
+                stamp = stamps.get()
+                if stamp is None:
+                    break
+                t = self._clock.seconds(*stamp)
+                decoded += 1
+                if t + 1e-6 < self.start:
+                    continue
+                if self.end is not None and t >= self.end - 1e-6:
+                    return
+                if first_index is None:
+                    first_index = round(t * self.info.fps) if seeking else decoded - 1
+                bgr = np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), np.uint8) if self.grey else image
+                yield Frame(first_index + self.frames_read, t, bgr)
+                self.frames_read += 1
+            code = process.wait()
+            reader.join(timeout=10)  # the last complaints come after the last frame
+            self._check_complete(code, decoded, errors)
+        finally:
+            _stop(process)
+            reader.join(timeout=5)
+
+    def _check_complete(self, code: int, decoded: int, errors: _Complaints) -> None:
+        if decoded == 0 and code != 0:
+            detail = errors.last[-1] if errors.last else f"exit status {code}"
+            raise VideoError(f"ffmpeg cannot decode {self.path} ({detail}): re-encode the video")
+        if errors.count:
+            log.warning("%s: ffmpeg met %d errors in the data (corrupt file?), the last: %s; kept what decoded",
+                        self.path, errors.count, errors.last[-1])
+        # The same rule as VideoFileSource: the container's frame count is an estimate, only a clear shortfall warns.
+        expected = self.info.n_frames
+        if self.end is None and self.start == 0 and expected > 0 and decoded < expected - max(3, expected // 10):
+            self.truncated = True
+            log.warning("%s: decoding stopped at frame %d of %d (truncated or corrupt file); kept what decoded",
+                        self.path, decoded, expected)
+
+
+def _raw_frames(stdout: io.BufferedReader, crop: CropBox, channels: int) -> Iterator[NDArray[np.uint8]]:
+    """Whole frames (h, w, channels) from ffmpeg's output until it ends (a partial last frame is dropped)."""
+    size = crop.width * crop.height * channels
+    while True:
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        filled = 0
+        while filled < size:
+            got = stdout.readinto(view[filled:])
+            if not got:
+                return
+            filled += got
+        yield np.frombuffer(buffer, np.uint8).reshape(crop.height, crop.width, channels)
+
+
+@dataclass
+class _Complaints:
+    """ffmpeg's error messages: how many, and the last few."""
+
+    count: int = 0
+    last: deque[str] = field(default_factory=lambda: deque(maxlen=5))
+
+
+def _read_stamps(stderr: IO[bytes], stamps: queue.Queue[tuple[int, int, int] | None], errors: _Complaints) -> None:
+    """Each frame's (pts, time base) from showinfo's lines, in output order; ffmpeg's errors counted."""
+    num, den = 1, 1
+    try:
+        for raw in stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if (pts := _PTS.search(line)) is not None:
+                stamps.put((int(pts.group(1)), num, den))
+            elif (base := _TIME_BASE.search(line)) is not None:
+                num, den = int(base.group(1)), int(base.group(2))
+            elif "[error]" in line or "[fatal]" in line:
+                errors.count += 1
+                errors.last.append(_PREFIXES.sub("", line))
+                log.debug("ffmpeg: %s", line)
+    finally:
+        stamps.put(_END)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()

@@ -14,16 +14,23 @@ from typing import Any
 from bridge.errors import PresetError
 
 SOUNDFONT_DEFAULT = "default"
+INTERPOLATIONS = (0, 1, 4, 7)  # FluidSynth's interpolation orders: none, linear, 4th (its default), 7th
 
 
 @dataclass(frozen=True, slots=True)
 class SoundFontInstrument:
-    """A General MIDI SoundFont played by FluidSynth; ``program=None`` takes the MIDI track's program."""
+    """A General MIDI SoundFont played by FluidSynth; ``program=None`` takes the MIDI track's program.
+
+    ``reverb=False`` gives a dry stem (and saves about a third of the time); ``interpolation`` is FluidSynth's
+    sample interpolation order: 4 (its default), 7 (finer), 1 (linear: faster, audibly duller highs) or 0.
+    """
 
     soundfont: str = SOUNDFONT_DEFAULT
     program: int | None = None
     bank: int = 0
     gain: float = 0.5
+    reverb: bool = True
+    interpolation: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +111,26 @@ def _instrument(table: Any, base: Path, where: str) -> Instrument:
         raise PresetError(f'{where}: add an [instrument] table with kind = "vst3" or "soundfont"')
     kind = table.get("kind")
     if kind == "soundfont":
-        _check_keys(where, table, {"kind", "soundfont", "program", "bank", "gain"})
+        _check_keys(where, table, {"kind", "soundfont", "program", "bank", "gain", "reverb", "interpolation"})
         soundfont = table.get("soundfont", SOUNDFONT_DEFAULT)
         if soundfont != SOUNDFONT_DEFAULT:
             soundfont = _resolve(base, soundfont, f"{where}.soundfont")
         gain = table.get("gain", 0.5)
         if not isinstance(gain, int | float) or not 0 < gain <= 10:
             raise PresetError(f"{where}.gain must be a number in (0, 10], got {gain!r}")
+        reverb = table.get("reverb", True)
+        if not isinstance(reverb, bool):
+            raise PresetError(f"{where}.reverb must be true or false, got {reverb!r}")
+        interpolation = table.get("interpolation", 4)
+        if interpolation not in INTERPOLATIONS or isinstance(interpolation, bool):
+            raise PresetError(f"{where}.interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
         return SoundFontInstrument(
             soundfont=soundfont,
             program=_int(table, "program", where, 0, 127),
             bank=_int(table, "bank", where, 0, 16383) or 0,
             gain=float(gain),
+            reverb=reverb,
+            interpolation=interpolation,
         )
     if kind == "vst3":
         _check_keys(where, table, {"kind", "path", "plugin_name", "state", "vstpreset", "parameters"})

@@ -34,13 +34,21 @@ class ControlChange:
 
 @dataclass(frozen=True, slots=True)
 class Track:
-    """One part: its notes, GM program (None when the file sets none) and controller events."""
+    """One part: its notes, GM program (None when the file sets none) and controller events.
+
+    A part plays on ``channel``, whatever its notes' own channel field says, unless ``channel_programs`` lists
+    its channels: then each note and control plays on its own channel, with that channel's program (a MIDI
+    track that uses several channels, rendered as one stem). ``source`` is the index of the file's track it
+    was read from. A track may hold controllers and no notes (a gesture-only recording).
+    """
 
     name: str
     notes: tuple[Note, ...]
     program: int | None = None
     channel: int = 0
     controls: tuple[ControlChange, ...] = ()
+    channel_programs: tuple[tuple[int, int | None], ...] = ()
+    source: int | None = None
 
     @property
     def is_drum(self) -> bool:
@@ -114,7 +122,8 @@ def _tempo_by_tick(midi: mido.MidiFile) -> dict[int, int]:
 
 def _read_track(raw: mido.MidiTrack, index: int, midi: mido.MidiFile,
                 tempo_changes: Sequence[tuple[float, float]]) -> list[Track]:
-    """A MIDI track becomes one Track per channel that plays notes (type 0 files hold all channels in one)."""
+    """A MIDI track becomes one Track per channel that plays notes or sends controllers (type 0 files hold all
+    channels in one); a channel with controllers only gives a Track without notes."""
     clock = _TickClock(midi)
     name = raw.name.strip() if raw.name else ""
     open_notes: dict[tuple[int, int], list[tuple[float, int]]] = defaultdict(list)
@@ -145,12 +154,14 @@ def _read_track(raw: mido.MidiTrack, index: int, midi: mido.MidiFile,
             log.warning("track %d: note %d at %.3fs has no note off; ending it at the end of the track", index, pitch,
                         start)
             _append_note(notes[ch], start, max(end_of_track, start + 0.05), pitch, velocity, ch)
+    playing = [ch for ch in sorted(notes) if notes[ch]]
+    channels = sorted(set(playing) | {ch for ch in controls if controls[ch]})
     tracks = []
-    for ch in sorted(notes):
+    for ch in channels:
         label = name or f"track {index}"
-        if len(notes) > 1:
+        if len(playing) > 1 or (len(channels) > 1 and ch not in playing):  # a controllers-only channel beside others
             label = f"{label} ch{ch + 1}"
-        tracks.append(Track(label, tuple(sorted(notes[ch])), programs.get(ch), ch, tuple(controls[ch])))
+        tracks.append(Track(label, tuple(sorted(notes[ch])), programs.get(ch), ch, tuple(controls[ch]), source=index))
     return tracks
 
 
@@ -208,8 +219,10 @@ def write_midi(path: Path | str, tracks: Sequence[Track], tempo_bpm: float = DEF
 
     for track in tracks:
         events: list[tuple[int, int, mido.Message]] = []
-        if track.program is not None:
-            events.append((0, 0, mido.Message("program_change", program=track.program, channel=track.channel)))
+        programs = dict(track.channel_programs) if track.channel_programs else {track.channel: track.program}
+        for channel, program in sorted(programs.items()):
+            if program is not None:
+                events.append((0, 0, mido.Message("program_change", program=program, channel=channel)))
         for cc in track.controls:
             events.append((ticks(cc.t), 1, mido.Message("control_change", control=cc.control, value=cc.value,
                                                         channel=cc.channel)))

@@ -20,7 +20,15 @@ import numpy as np
 from bridge.errors import PluginError, VmbError
 from bridge.instrument_presets import DEFAULT_PRESET, InstrumentPreset, SoundFontInstrument, Vst3Instrument
 from bridge.midi import MidiScore, Track, read_midi
-from bridge.render_engines import Audio, EffectChain, Engine, SoundFontEngine, Vst3Engine, note_events
+from bridge.render_engines import (
+    Audio,
+    EffectChain,
+    Engine,
+    SoundFontEngine,
+    Vst3Engine,
+    note_events,
+    soundfont_programs,
+)
 from bridge.render_isolation import ChildTask, Progress, run_isolated
 
 log = logging.getLogger(__name__)
@@ -93,7 +101,8 @@ def _informative(name: str) -> bool:
 
 
 def _merge_channel(channel: int, tracks: list[Track]) -> Track:
-    names = list(dict.fromkeys(t.name for t in tracks if _informative(t.name)))
+    bare = (t.name.removesuffix(f" ch{channel + 1}") for t in tracks)  # read_midi's suffix for a track's channels
+    names = list(dict.fromkeys(name for name in bare if _informative(name)))
     label = f"ch{channel + 1} " + ("+".join(names) if names else instrument_name(tracks[0]))
     return Track(
         name=label,
@@ -104,14 +113,36 @@ def _merge_channel(channel: int, tracks: list[Track]) -> Track:
     )
 
 
+def _merge_source(tracks: list[Track]) -> Track:
+    """The channels of one MIDI track (read as one Track each) as one part that plays each with its program."""
+    first = tracks[0]
+    return Track(
+        name=first.name.removesuffix(f" ch{first.channel + 1}"),
+        notes=tuple(sorted(n for t in tracks for n in t.notes)),
+        program=first.program,
+        channel=first.channel,
+        controls=tuple(sorted((c for t in tracks for c in t.controls), key=lambda c: c.t)),
+        channel_programs=tuple((t.channel, t.program) for t in tracks),
+        source=first.source,
+    )
+
+
+def _by_source(tracks: list[Track]) -> list[Track]:
+    groups: dict[object, list[Track]] = {}
+    for index, track in enumerate(tracks):  # tracks made in code (no source) stay parts of their own
+        groups.setdefault(track.source if track.source is not None else ("own", index), []).append(track)
+    return [group[0] if len(group) == 1 else _merge_source(group) for group in groups.values()]
+
+
 def parts_from_score(score: MidiScore, split: str = "track") -> list[Track]:
     """The parts to render, each a stem: per MIDI track (a track playing on several channels gives one part
-    per channel), or per MIDI channel (the tracks sharing a channel merged). Parts without notes are left out."""
+    that plays each channel with its own program), or per MIDI channel (the tracks sharing a channel merged).
+    Tracks without notes (controllers only) are left out."""
     if split not in SPLITS:
         raise VmbError(f"split {split!r} is not supported; use one of {', '.join(SPLITS)}")
     tracks = [t for t in score.tracks if t.notes]
     if split == "track":
-        return [t if _informative(t.name) else _relabel(t) for t in tracks]
+        return [t if _informative(t.name) else _relabel(t) for t in _by_source(tracks)]
     by_channel: dict[int, list[Track]] = {}
     for track in tracks:
         by_channel.setdefault(track.channel, []).append(track)
@@ -120,7 +151,7 @@ def parts_from_score(score: MidiScore, split: str = "track") -> list[Track]:
 
 def _relabel(track: Track) -> Track:
     name = f"{track.name} {instrument_name(track)}" if track.name.strip() else instrument_name(track)
-    return Track(name, track.notes, track.program, track.channel, track.controls)
+    return replace(track, name=name)
 
 
 def _slug(text: str) -> str:
@@ -133,11 +164,16 @@ def stem_filename(index: int, part: Track, preset: InstrumentPreset, audio_forma
 
 
 def make_engine(part: Track, preset: InstrumentPreset, sample_rate: int) -> Engine:
-    events = note_events(part.notes, part.controls, preset.transpose)
+    """The instrument for one part. A part that spans channels plays each on its own; otherwise the SoundFont
+    plays it on channel 0 (10 for drums) and a VST3 instrument gets it on channel 0."""
     instrument = preset.instrument
     if isinstance(instrument, SoundFontInstrument):
-        return SoundFontEngine(instrument, events, part.program or 0, part.is_drum, sample_rate)
+        programs = soundfont_programs(part, instrument)
+        channel = None if part.channel_programs else next(iter(programs))
+        events = note_events(part.notes, part.controls, preset.transpose, channel)
+        return SoundFontEngine(instrument, events, programs, sample_rate)
     assert isinstance(instrument, Vst3Instrument)
+    events = note_events(part.notes, part.controls, preset.transpose, None if part.channel_programs else 0)
     return Vst3Engine(instrument, events, sample_rate)
 
 
@@ -170,8 +206,11 @@ def render_stem(job: StemJob, progress: Progress | None = None) -> float:
         for start in range(0, total, block):
             frames = min(block, total - start)
             audio: Audio = chain.process(engine.render(start / settings.sample_rate, frames))
-            peak = max(peak, float(np.max(np.abs(audio))) if audio.size else 0.0)
-            out.write(audio if settings.bit_depth == "32f" else np.clip(audio, -1.0, 1.0, out=audio))
+            block_peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
+            peak = max(peak, block_peak)
+            if block_peak > 1.0 and settings.bit_depth != "32f":
+                np.clip(audio, -1.0, 1.0, out=audio)
+            out.write(audio)
             if progress is not None:
                 progress((start + frames) / max(total, 1))
     peak_db = 20 * np.log10(peak) if peak > 0 else -np.inf

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from bridge.errors import PluginError, SystemDependencyError
 from bridge.instrument_presets import SOUNDFONT_DEFAULT, EffectSpec, SoundFontInstrument, Vst3Instrument
-from bridge.midi import ControlChange
+from bridge.midi import ControlChange, Track
 from bridge.plugins import load_vst3, set_parameters
 from bridge.types import Note
 
@@ -29,6 +29,9 @@ Audio = NDArray[np.float32]
 DRUM_CHANNEL = 9
 DRUM_BANK = 128
 MIDI_CHANNELS = 16  # one part per synth; pyfluidsynth would allocate 256 channels
+FLUID_BLOCK = 64  # FluidSynth renders 64 samples at a time and applies events between them
+QUIET_CHUNK = 64 * FLUID_BLOCK  # with no voice left, render the reverb tail in these steps, watching it decay
+QUIET_LEVEL = 1e-7  # below one step of 24-bit audio (2**-23)
 SOUNDFONT_CANDIDATES = (
     Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
     Path("/usr/share/soundfonts/FluidR3_GM.sf2"),
@@ -45,15 +48,22 @@ class Event:
     kind: int
     data1: int
     data2: int
+    channel: int = 0
 
 
-def note_events(notes: Iterable[Note], controls: Iterable[ControlChange] = (), transpose: int = 0) -> list[Event]:
+def note_events(notes: Iterable[Note], controls: Iterable[ControlChange] = (), transpose: int = 0,
+                channel: int | None = 0) -> list[Event]:
+    """Events sorted by time, all on ``channel``, or with ``channel=None`` each on its note's or control's own
+    channel (a part that spans channels; its drum channel is not transposed)."""
     events: list[Event] = []
     for note in notes:
-        pitch = min(127, max(0, note.pitch + transpose))
-        events.append(Event(note.start, 2, 0x90, pitch, note.velocity))
-        events.append(Event(note.end, 0, 0x80, pitch, 0))
-    events.extend(Event(c.t, 1, 0xB0, c.control, c.value) for c in controls)
+        on = note.channel if channel is None else channel
+        shift = 0 if channel is None and on == DRUM_CHANNEL else transpose
+        pitch = min(127, max(0, note.pitch + shift))
+        events.append(Event(note.start, 2, 0x90, pitch, note.velocity, on))
+        events.append(Event(note.end, 0, 0x80, pitch, 0, on))
+    events.extend(Event(c.t, 1, 0xB0, c.control, c.value, c.channel if channel is None else channel)
+                  for c in controls)
     return sorted(events)
 
 
@@ -90,13 +100,32 @@ def _fluidsynth() -> Any:
     library.fluid_synth_write_float.argtypes = [ctypes.c_void_p, ctypes.c_int] + [ctypes.c_void_p, ctypes.c_int,
                                                                                     ctypes.c_int] * 2
     library.fluid_synth_write_float.restype = ctypes.c_int
+    library.fluid_synth_set_interp_method.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    library.fluid_synth_get_active_voice_count.argtypes = [ctypes.c_void_p]
+    library.fluid_synth_get_active_voice_count.restype = ctypes.c_int
     return fluidsynth
 
 
-class SoundFontEngine:
-    """FluidSynth rendering float samples straight into the block (no 16-bit path, no copies)."""
+def soundfont_programs(part: Track, spec: SoundFontInstrument) -> dict[int, int]:
+    """FluidSynth channel -> GM program for ``part``: one channel (9 for drums, else 0), or each of the channels of
+    a part that spans several; a preset's program replaces the part's (on a multi-channel part, not its drums)."""
+    if not part.channel_programs:
+        program = spec.program if spec.program is not None else part.program or 0
+        return {DRUM_CHANNEL if part.is_drum else 0: program}
+    return {
+        channel: (program or 0) if spec.program is None or channel == DRUM_CHANNEL else spec.program
+        for channel, program in part.channel_programs
+    }
 
-    def __init__(self, spec: SoundFontInstrument, events: list[Event], program: int, is_drum: bool, sample_rate: int):
+
+class SoundFontEngine:
+    """FluidSynth rendering float samples straight into the block (no 16-bit path, no copies).
+
+    Once every voice has ended and the reverb tail has decayed below a 24-bit step, FluidSynth is not called until
+    the next event: a part's rests and the silence after its last note cost nothing.
+    """
+
+    def __init__(self, spec: SoundFontInstrument, events: list[Event], programs: dict[int, int], sample_rate: int):
         fluidsynth = _fluidsynth()
         path = default_soundfont() if spec.soundfont == SOUNDFONT_DEFAULT else Path(spec.soundfont)
         if not path.is_file():
@@ -105,33 +134,49 @@ class SoundFontEngine:
         # the whole 140 MB FluidR3 bank, paid by every stem
         self.synth = fluidsynth.Synth(
             gain=spec.gain, samplerate=float(sample_rate), channels=MIDI_CHANNELS,
-            **{"synth.dynamic-sample-loading": 1},
+            **{"synth.dynamic-sample-loading": 1, "synth.reverb.active": int(spec.reverb)},
         )
+        fluidsynth._fl.fluid_synth_set_interp_method(self.synth.synth, -1, spec.interpolation)
         self.write = fluidsynth._fl.fluid_synth_write_float
+        self.active_voices = fluidsynth._fl.fluid_synth_get_active_voice_count
         sfid = self.synth.sfload(str(path))
         if sfid < 0:
             raise PluginError(f"SoundFont {path} could not be loaded; check it is a valid .sf2 file")
-        self.channel = DRUM_CHANNEL if is_drum else 0
-        bank = DRUM_BANK if is_drum else spec.bank
-        self.synth.program_select(self.channel, sfid, bank, spec.program if spec.program is not None else program)
+        for channel, program in programs.items():
+            bank = DRUM_BANK if channel == DRUM_CHANNEL else spec.bank
+            self.synth.program_select(channel, sfid, bank, program)
         self.events = events
         self.sample_rate = sample_rate
+        self.quiet = True  # no voice sounding and the output below quiet_level
+        self.quiet_level = QUIET_LEVEL  # 0 turns skipping off
 
     def _apply(self, event: Event) -> None:
         if event.kind == 0x90:
-            self.synth.noteon(self.channel, event.data1, event.data2)
+            self.synth.noteon(event.channel, event.data1, event.data2)
         elif event.kind == 0x80:
-            self.synth.noteoff(self.channel, event.data1)
+            self.synth.noteoff(event.channel, event.data1)
         else:
-            self.synth.cc(self.channel, event.data1, event.data2)
+            self.synth.cc(event.channel, event.data1, event.data2)
 
     def _synthesize(self, out: Audio, begin: int, end: int) -> None:
-        if end > begin:  # interleaved stereo: left at 0, right at 1, both with a stride of 2 floats
-            address = out.ctypes.data + begin * 2 * out.itemsize
-            self.write(self.synth.synth, end - begin, address, 0, 2, address, 1, 2)
+        while begin < end:
+            idle = self.active_voices(self.synth.synth) == 0
+            if idle and self.quiet:
+                # skip whole FluidSynth blocks only, so later events fall on the same sample grid as without skipping
+                begin += (end - begin) // FLUID_BLOCK * FLUID_BLOCK
+                step = end - begin
+                if step == 0:
+                    return
+            else:
+                step = min(end - begin, QUIET_CHUNK) if idle else end - begin
+            left = out.ctypes.data + begin * out.itemsize  # planar: left row then right row, stride 1
+            self.write(self.synth.synth, step, left, 0, 1, left + out.shape[1] * out.itemsize, 0, 1)
+            block = out[:, begin:begin + step]
+            self.quiet = idle and max(float(block.max()), -float(block.min())) < self.quiet_level
+            begin += step
 
     def render(self, start: float, frames: int) -> Audio:
-        out = np.zeros((frames, 2), dtype=np.float32)
+        out = np.zeros((2, frames), dtype=np.float32)
         done = 0
         for event in _window(self.events, start, start + frames / self.sample_rate):
             at = min(frames, max(done, round((event.t - start) * self.sample_rate)))
@@ -139,7 +184,7 @@ class SoundFontEngine:
             done = at
             self._apply(event)
         self._synthesize(out, done, frames)
-        return np.ascontiguousarray(out.T)
+        return out
 
 
 class Vst3Engine:
@@ -165,7 +210,7 @@ class Vst3Engine:
     def render(self, start: float, frames: int) -> Audio:
         duration = frames / self.sample_rate
         messages = [
-            (bytes([event.kind, event.data1, event.data2]), max(0.0, event.t - start))
+            (bytes([event.kind | event.channel, event.data1, event.data2]), max(0.0, event.t - start))
             for event in _window(self.events, start, start + duration)
         ]
         audio = self.plugin(

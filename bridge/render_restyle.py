@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from bridge.errors import PresetError
 from bridge.instrument_presets import InstrumentPreset, SoundFontInstrument, find_preset, load_preset
-from bridge.midi import Track
+from bridge.midi import DRUM_CHANNEL, Track
 
 # playable range (lowest, highest MIDI pitch) by a word in the instrument's name; the first match wins
 RANGES = (
@@ -57,8 +57,12 @@ def playable_range(name: str) -> tuple[int, int]:
 
 
 def octave_shift(part: Track, span: tuple[int, int]) -> int:
-    """Whole octaves that bring the part's median pitch into ``span`` (0 when it is already inside)."""
-    median = statistics.median(n.pitch for n in part.notes)
+    """Whole octaves that bring the part's median pitch into ``span`` (0 when it is already inside); the drum
+    channel of a part that spans channels does not count (it is not transposed)."""
+    pitched = [n.pitch for n in part.notes if not (part.channel_programs and n.channel == DRUM_CHANNEL)]
+    if not pitched:
+        return 0
+    median = statistics.median(pitched)
     low, high = span
     shift = 0
     while median + shift < low and shift < 48:

@@ -127,3 +127,48 @@ def test_truncated_file_gives_a_clear_error(tmp_path: Path, shared_data: Path) -
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(MidiFileError, match="export it again"):
         read_midi(path)
+
+
+def test_a_track_with_controllers_and_no_notes_is_kept(tmp_path: Path) -> None:
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    notes, gestures = mido.MidiTrack(), mido.MidiTrack()
+    notes.append(mido.MetaMessage("track_name", name="piano"))
+    notes.append(mido.Message("note_on", note=60, velocity=80, time=0))
+    notes.append(mido.Message("note_off", note=60, time=480))
+    notes.append(mido.Message("control_change", control=7, value=100, channel=7))  # beside the notes: own name
+    gestures.append(mido.MetaMessage("track_name", name="gestures"))
+    gestures.append(mido.Message("control_change", control=1, value=10, channel=3, time=240))
+    gestures.append(mido.Message("control_change", control=1, value=90, channel=3, time=480))
+    gestures.append(mido.Message("program_change", program=5, channel=4, time=0))  # neither notes nor controls
+    midi.tracks += [notes, gestures]
+    path = tmp_path / "gestures.mid"
+    midi.save(str(path))
+    score = read_midi(path)
+    assert [(t.name, len(t.notes), t.channel, t.source) for t in score.tracks] == [
+        ("piano", 1, 0, 0), ("piano ch8", 0, 7, 0), ("gestures", 0, 3, 1)]
+    assert [(c.t, c.control, c.value, c.channel) for c in score.tracks[2].controls] == [(0.25, 1, 10, 3),
+                                                                                        (0.75, 1, 90, 3)]
+    assert [n.pitch for n in score.notes] == [60] and score.duration == 0.5
+    only_gestures = tmp_path / "only.mid"
+    write_midi(only_gestures, [Track("gestures", (), None, 3, score.tracks[2].controls)])
+    [back] = read_midi(only_gestures).tracks
+    assert back.notes == () and [c.value for c in back.controls] == [10, 90] and read_midi(only_gestures).notes == []
+
+
+def test_a_track_on_several_channels_reads_one_track_per_channel_and_writes_each_program(tmp_path: Path) -> None:
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    track = mido.MidiTrack([mido.MetaMessage("track_name", name="band")])
+    for channel, program, pitch in ((0, 0, 60), (1, 33, 36)):
+        track.append(mido.Message("program_change", program=program, channel=channel))
+        track.append(mido.Message("note_on", note=pitch, velocity=90, channel=channel))
+        track.append(mido.Message("note_off", note=pitch, channel=channel, time=480))
+    midi.tracks.append(track)
+    path = tmp_path / "band.mid"
+    midi.save(str(path))
+    piano, bass = read_midi(path).tracks
+    assert (piano.name, piano.program, piano.source) == ("band ch1", 0, 0)
+    assert (bass.name, bass.program, bass.channel, bass.source) == ("band ch2", 33, 1, 0)
+    merged = Track("band", piano.notes + bass.notes, 0, 0, channel_programs=((0, 0), (1, 33)))
+    write_midi(tmp_path / "merged.mid", [merged])
+    assert [(t.channel, t.program, [n.pitch for n in t.notes]) for t in read_midi(tmp_path / "merged.mid").tracks] == [
+        (0, 0, [60]), (1, 33, [36])]

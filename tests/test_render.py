@@ -13,13 +13,15 @@ from bridge.instrument_presets import (
     DEFAULT_PRESET,
     EffectSpec,
     InstrumentPreset,
+    SoundFontInstrument,
     Vst3Instrument,
     load_preset,
     parse_preset,
 )
 from bridge.midi import ControlChange, MidiScore, Track
 from bridge.plugins import describe, load_vst3
-from bridge.render import RenderSettings, mix_stems, parts_from_score, render_stems
+from bridge.render import RenderSettings, make_engine, mix_stems, parts_from_score, render_stems
+from bridge.render_engines import SoundFontEngine
 from bridge.types import Note
 from tests.plugins import SAMPLE_RATE, build_test_plugins, read_audio, synth_preset
 
@@ -136,6 +138,28 @@ def test_soundfont_renders_float_not_16_bit(tmp_path: Path) -> None:
     assert np.mean(np.abs(steps - np.round(steps)) > 1e-3) > 0.5
 
 
+def test_soundfont_skips_silence_without_changing_the_sound() -> None:
+    part = Track("gaps", (Note(0.1, 0.4, 60, 100), Note(4.0, 4.3, 67, 100)))
+    frames = 5 * SR
+
+    def render(preset: InstrumentPreset, skip: bool = True) -> NDArray[np.float32]:
+        engine = make_engine(part, preset, SR)
+        assert isinstance(engine, SoundFontEngine)
+        engine.quiet_level = engine.quiet_level if skip else 0.0  # 0: never quiet, FluidSynth renders every sample
+        return np.concatenate([engine.render(s / SR, SR) for s in range(0, frames, SR)], axis=1)
+
+    wet = render(DEFAULT_PRESET)
+    assert np.max(np.abs(wet[:, round(0.6 * SR) : SR])) > 1e-4  # release and reverb tail are kept
+    assert not wet[:, 3 * SR : 4 * SR].any()  # then digital silence until the next note
+    for start in (0.0, 3.5):  # each note starts on time, the one after the silence too
+        first = start + np.flatnonzero(np.abs(wet[0, round(start * SR) :]) > 1e-3)[0] / SR
+        assert first == pytest.approx(0.1 if start == 0 else 4.0, abs=0.003)
+    dry = InstrumentPreset("dry", SoundFontInstrument(reverb=False))
+    skipped = render(dry)
+    assert np.array_equal(skipped, render(dry, skip=False))
+    assert np.max(np.abs(wet - skipped)) > 1e-4  # the reverb is on by default
+
+
 def test_effect_chain_with_builtin_effects(synth_dir: Path, tmp_path: Path) -> None:
     dry = synth_preset(synth_dir)
     wet = InstrumentPreset(
@@ -183,6 +207,12 @@ def test_preset_files(tmp_path: Path) -> None:
         parse_preset({"instrument": {"kind": "soundfont", "programme": 3}}, "bad", tmp_path)
     with pytest.raises(PresetError, match="kind"):
         parse_preset({"instrument": {"kind": "lv2"}}, "bad", tmp_path)
+    dry = parse_preset({"instrument": {"kind": "soundfont", "reverb": False, "interpolation": 7}}, "dry", tmp_path)
+    assert dry.instrument == SoundFontInstrument(reverb=False, interpolation=7)
+    with pytest.raises(PresetError, match="interpolation must be one of"):
+        parse_preset({"instrument": {"kind": "soundfont", "interpolation": 2}}, "bad", tmp_path)
+    with pytest.raises(PresetError, match="reverb must be true or false"):
+        parse_preset({"instrument": {"kind": "soundfont", "reverb": "off"}}, "bad", tmp_path)
     with pytest.raises(PresetError, match="is a plugin, not a preset"):
         load_preset(tmp_path / "Synth.vst3")
     with pytest.raises(PresetError, match="not found"):

@@ -5,7 +5,9 @@ frames send the same notes. Per key, with hysteresis:
 
 - a note starts when the onset probability rises through ``onset_threshold`` (its velocity is the
   model's velocity at that frame), or, unless ``onset_required``, when the key-down probability stays
-  above ``frame_on`` for ``min_frames`` frames without an onset (a missed onset);
+  above ``frame_on`` for ``min_frames`` frames without an onset (a missed onset), provided the key was
+  seen up (below ``frame_off``) since the stream began: a key that looks down from the first frame on
+  (a still keyboard whose look fools the model) never starts a note without an onset;
 - a sounding note is re-struck (note off, then note on at the same time) when a new onset rises
   through the threshold after the note has lasted ``min_frames``;
 - a note ends when the key-down probability falls below ``frame_off``, but not before it has lasted
@@ -51,6 +53,7 @@ class StreamingDecoder:
         self._age = np.zeros(n_keys, dtype=np.int64)  # frames since the sounding note started
         self._above_onset = np.zeros(n_keys, dtype=bool)  # onset was above threshold last frame
         self._held_without_onset = np.zeros(n_keys, dtype=np.int64)
+        self._seen_up = np.zeros(n_keys, dtype=bool)  # the key was below frame_off at some frame
         self._last_t = -np.inf
 
     @property
@@ -68,12 +71,13 @@ class StreamingDecoder:
         onset_rise = onset_high & ~self._above_onset
         self._above_onset = onset_high
         down = frame.frame >= s.frame_on
+        self._seen_up |= frame.frame < s.frame_off
         self._held_without_onset = np.where(down & ~self._sounding & ~onset_rise, self._held_without_onset + 1, 0)
         grown = self._sounding & (self._age >= s.min_frames)
 
         restrike = self._sounding & onset_rise & grown
         release = self._sounding & ~restrike & grown & (frame.frame < s.frame_off) & ~onset_high
-        held_start = self._held_without_onset >= s.min_frames
+        held_start = (self._held_without_onset >= s.min_frames) & self._seen_up
         if s.onset_required:
             held_start[:] = False
         start = (~self._sounding & (onset_rise | held_start)) | restrike

@@ -87,3 +87,13 @@ def test_frames_out_of_order_are_refused() -> None:
     decoder.push(Activations(1.0, np.zeros(1, np.float32), np.zeros(1, np.float32), np.zeros(1, np.float32)))
     with pytest.raises(Exception, match="time order"):
         decoder.push(Activations(0.5, np.zeros(1, np.float32), np.zeros(1, np.float32), np.zeros(1, np.float32)))
+
+
+def test_a_key_held_without_onset_starts_a_note_only_once_it_was_seen_up() -> None:
+    # Key 0 looks down from the first frame (a still keyboard fooling the model); key 1 is seen up, then goes
+    # down without an onset (a missed onset): only key 1 sounds.
+    frame = [[0.9, 0.1], [0.9, 0.1], [0.9, 0.9], [0.9, 0.9], [0.9, 0.9], [0.9, 0.1]]
+    frames = [Activations(i / FPS, np.zeros(2, np.float32), np.array(f, np.float32), np.full(2, 0.5, np.float32))
+              for i, f in enumerate(frame)]
+    notes = notes_from_edges(decode(frames, n_keys=2, settings=DecoderSettings(min_frames=2)))
+    assert [(n.pitch, round(n.start * FPS), round(n.end * FPS)) for n in notes] == [(22, 3, 5)]

@@ -55,12 +55,11 @@ def _other_rule(card: dict[str, Any]) -> list[str]:
         return []
     settings = {**other["decoder"], "onset_required": other["onset_required"]}
     real = metrics["real_keyboards"]
-    return ["The onset-only rule, tuned the same way: `DecoderSettings(" +
+    return ["The other start rule, tuned the same way: `DecoderSettings(" +
             ", ".join(f"{k}={v}" for k, v in settings.items()) + ")`: benchmark onset F1 "
             f"{other['onset_f1_50ms']:.3f} (against {metrics['benchmark']['all']['onset_f1_50ms']:.3f}), "
             f"{real['total_notes_other_start_rule']} notes on the real keyboards (against {real['total_notes']}). "
-            "Where the two are this close on synthetic video, prefer the one that finds no notes on a still real "
-            "keyboard: notes then need an onset, which a key's static look alone cannot fake."]
+            "Where the two are close on synthetic video, prefer the one that finds no notes on a still real keyboard."]
 
 
 def render(card: dict[str, Any]) -> str:
@@ -94,7 +93,8 @@ def render(card: dict[str, Any]) -> str:
         "## Decoder settings (use these)", "",
         "Tuned on the validation clips for the best mean of onset F1, onset+offset F1 and frame F1, once with",
         "notes started only at onsets (`onset_required=True`) and once with the rule that also starts a note",
-        "when a key is held without an onset. " + card.get("decoder_note", ""),
+        "when a key is held without an onset (only a key seen up since the video began: one that looks down from the",
+        "first frame never starts a note without an onset). " + card.get("decoder_note", ""),
         "`bridge.decoding.DecoderSettings(" + ", ".join(f"{k}={v}" for k, v in decoder.items()) + ")`.", "",
         *_other_rule(card), "",
         "## Training", "",

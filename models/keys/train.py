@@ -45,7 +45,7 @@ class TrainConfig:
 
 
 CONFIGS = {
-    "cpu": TrainConfig("cpu", train_hours=0.225, val_hours=0.05, steps=2000, batch=32, crop_px=192, lr=3e-3,
+    "cpu": TrainConfig("cpu", train_hours=0.45, val_hours=0.05, steps=2000, batch=32, crop_px=192, lr=3e-3,
                        net=NetConfig(), threads=2, eval_every=250),
     "gpu": TrainConfig("gpu", train_hours=4.0, val_hours=0.25, steps=40000, batch=256, crop_px=416, lr=2e-3,
                        net=NetConfig(widths=(24, 48, 48, 64), context_layers=3), threads=8, eval_every=1000),

@@ -91,7 +91,7 @@ class FramePath:
 OLD = FramePath("OpenCV, whole BGR frames (the old path)", "opencv")
 NEW = FramePath("ffmpeg, keyboard crop, BGR (the new default)", "ffmpeg")
 VARIANTS = (FramePath("ffmpeg, keyboard crop, BGR, 1 decoding thread", "ffmpeg", threads=1),
-            FramePath("ffmpeg, keyboard crop, grey", "ffmpeg", grey=True),
+            FramePath("ffmpeg, keyboard crop, grey (TranscribeOptions.grey)", "ffmpeg", grey=True),
             FramePath("ffmpeg, keyboard crop, BGR, no deblocking (-skip_loop_filter all)", "ffmpeg",
                       skip_loop_filter=True))
 

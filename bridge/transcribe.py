@@ -40,6 +40,10 @@ class TranscribeOptions:
     batch_size: int = 16
     reader: str = "auto"  # for the keys method: ffmpeg (keyboard crop), opencv, auto (ffmpeg when found)
     decode_threads: int | None = None  # ffmpeg's decoding threads (None: its own choice)
+    # grey: the ffmpeg reader hands over luma only, about 1.5x faster end to end than BGR (docs/benchmarks.md),
+    # within a grey level or two of OpenCV's BGR-to-grey. Off by default: BGR gives bit for bit the strips a
+    # live run reads, so offline output equals what live would have sent.
+    grey: bool = False
     hands: HandChannels = field(default_factory=HandChannels)
     decoder: DecoderSettings | None = None  # None: the settings the model card recommends
 
@@ -142,7 +146,7 @@ def _key_frames(video: Path, geometry: KeyboardGeometry, strip: StripSpec, optio
     if colour:
         raise VmbError("the preview needs whole colour frames: read them with the opencv (or auto) reader")
     crop = keyboard_crop(geometry, strip)
-    source = CropSource(video, crop, options.start, options.duration, options.decode_threads)
+    source = CropSource(video, crop, options.start, options.duration, options.decode_threads, grey=options.grey)
     return source, cropped_geometry(geometry, crop)
 
 

@@ -178,33 +178,17 @@ def _matched(a: list[Note], b: list[Note]) -> list[tuple[Note, Note]]:
 
 def test_fast_path_transcribes_the_same_notes_as_the_opencv_path(clip: tuple[Path, KeyboardGeometry]) -> None:
     video, geometry = clip
-    notes = {reader: transcribe_video(video, geometry, TranscribeOptions(method="keys", reader=reader)).notes
+    notes = {reader: transcribe_video(video, geometry, TranscribeOptions(method="keys", reader=reader,
+                                                                         grey=False)).notes
              for reader in ("opencv", "ffmpeg")}
     assert len(notes["opencv"]) >= 5
     assert notes["ffmpeg"] == notes["opencv"]
     # The grey crop is within a grey level or two of OpenCV's pixels: the documented tolerance is the same
     # onsets (pitch and frame) for at least 95% of the notes and velocities within 3.
-    grey = _grey_transcription(video, geometry)
+    grey = transcribe_video(video, geometry, TranscribeOptions(method="keys", reader="ffmpeg", grey=True)).notes
     matched = _matched(notes["opencv"], grey)
     assert len(matched) >= 0.95 * max(len(grey), len(notes["opencv"]))
     assert all(abs(a.velocity - b.velocity) <= 3 for a, b in matched)
-
-
-def _grey_transcription(video: Path, geometry: KeyboardGeometry) -> list[Note]:
-    from bridge.decoding import notes_from_edges
-    from bridge.model import KeyModel
-    from bridge.pipeline import EdgeLoop
-
-    model = KeyModel.load()
-    crop = keyboard_crop(geometry, model.card.strip)
-    loop = EdgeLoop(cropped_geometry(geometry, crop), model, model.card.decoder)
-    edges = []
-    last_t = 0.0
-    for frame in CropSource(video, crop, grey=True):
-        edges += loop.push([frame])[1]
-        last_t = frame.t
-    edges += loop.close(last_t + 1 / 30)[1]
-    return notes_from_edges(edges)
 
 
 def test_without_ffmpeg_transcription_reads_frames_with_opencv(clip: tuple[Path, KeyboardGeometry], tmp_path: Path,

@@ -22,7 +22,7 @@ from bridge.midi import read_midi
 from bridge.scoring import match_onsets, score
 from bridge.sources import VideoFileSource
 from bridge.synth.bars import fade_gain
-from bridge.synth.render import RenderConfig, render_to_files
+from bridge.synth.render import RenderConfig, render_to_files, true_geometry
 from bridge.types import KeyboardGeometry, Note
 
 TITLE = "Falling-notes videos (synthesia and hybrid renders)"
@@ -47,10 +47,7 @@ def render_clip(workdir: Path, name: str, notes: Sequence[Note], config: RenderC
     if not video.exists():
         render_to_files(notes, config, video, labels_path, midi_path=midi_path)
     labels = dict(np.load(labels_path))
-    width, height = (int(v) for v in np.asarray(labels["size"]))
-    geometry = KeyboardGeometry.from_homography((width, height), int(np.asarray(labels["lowest_pitch"])),
-                                                int(np.asarray(labels["key_count"])),
-                                                np.asarray(labels["image_to_plane"], dtype=np.float64))
+    geometry = true_geometry(labels)
     return Clip(video, labels, read_midi(midi_path).notes, geometry)
 
 

@@ -30,6 +30,7 @@ from bridge.midi import read_midi
 from bridge.model import KeyModel, KeyTranscriber
 from bridge.scoring import match_onsets
 from bridge.sources import VideoFileSource, prefetched
+from bridge.synth.render import true_geometry
 from bridge.types import Activations, Frame, KeyboardGeometry, Note
 
 TITLE = "Piano fusion (fingertips as onset evidence)"
@@ -65,12 +66,6 @@ class Clip:
     mediapipe_cpu_ms: float
 
 
-def _geometry(labels: dict[str, NDArray[np.generic]]) -> KeyboardGeometry:
-    size = (int(labels["size"][0]), int(labels["size"][1]))
-    return KeyboardGeometry.from_homography(size, int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                            np.asarray(labels["image_to_plane"], np.float64))
-
-
 def _cpu() -> float:
     times = os.times()
     return times.user + times.system
@@ -101,7 +96,7 @@ def _run_clip(item: BenchmarkItem, geometry: KeyboardGeometry, model: KeyModel, 
 def load_clip(item: BenchmarkItem, model: KeyModel, seconds: float) -> Clip:
     with np.load(item.labels) as data:
         labels = {k: data[k] for k in data.files}
-    geometry = _geometry(labels)
+    geometry = true_geometry(labels)
     cache = CACHE / f"{item.name}-{seconds:g}s-{model.card.sha256[:12]}.npz"
     if cache.exists():
         with np.load(cache) as data:

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -34,8 +35,8 @@ from bridge.landmarks import LandmarkDetector, LandmarkTracks, extract_landmarks
 from bridge.midi import read_midi
 from bridge.motion_synth import tracks_from_synth_labels
 from bridge.sources import Pacer, VideoFileSource, paced
-from bridge.synth import RenderConfig, render_to_files
-from bridge.types import Frame, KeyboardGeometry
+from bridge.synth import RenderConfig, render_to_files, true_geometry
+from bridge.types import Frame
 
 TITLE = "Landmarks (mediapipe hands and pose) and gesture latency"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -148,8 +149,7 @@ def gesture_latency(video: Path, labels_path: Path) -> list[str]:
     from bridge.midi_ports import JackMidiIn, JackMidiOut, MidiSink
 
     labels = np.load(labels_path)
-    geometry = KeyboardGeometry.from_homography((1280, 720), int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                                np.asarray(labels["image_to_plane"], np.float64))
+    geometry = true_geometry(labels)
     # mediapipe loads PortAudio (through sounddevice): before the server starts, so it never joins that server.
     gestures = _TimedGestures(GestureControl("mixer", (1280, 720)))
     server = JackServer()
@@ -190,17 +190,17 @@ def gesture_latency(video: Path, labels_path: Path) -> list[str]:
 
 def side_by_side(video: Path, labels_path: Path, n_frames: int = 90) -> list[str]:
     """Per frame: hand detection + mapping and the key model's step one after the other, then side by side
-    (``GestureControl.submit`` in a worker thread while the model runs), as a live loop could run them."""
+    (detection in a worker thread while the model runs), as a live loop could run them."""
     from bridge.model import KeyModel, KeyTranscriber
 
     labels = np.load(labels_path)
-    geometry = KeyboardGeometry.from_homography((1280, 720), int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                                np.asarray(labels["image_to_plane"], np.float64))
+    geometry = true_geometry(labels)
     frames = [frame for _, frame in zip(range(n_frames), VideoFileSource(video), strict=False)]
     model = KeyModel.load(threads=2)
     timings: dict[str, list[float]] = {"one after the other": [], "side by side (worker thread)": []}
     for label, times in timings.items():
         transcriber, gestures = KeyTranscriber(geometry, model), GestureControl("mixer", (1280, 720))
+        worker = ThreadPoolExecutor(max_workers=1)
         try:
             for frame in frames:
                 began = time.perf_counter()
@@ -208,11 +208,12 @@ def side_by_side(video: Path, labels_path: Path, n_frames: int = 90) -> list[str
                     gestures(frame)
                     transcriber.push(frame)
                 else:
-                    pending = gestures.submit(frame)
+                    pending = worker.submit(gestures, frame)
                     transcriber.push(frame)
                     pending.result()
                 times.append(time.perf_counter() - began)
         finally:
+            worker.shutdown()
             gestures.close()
     return [f"| hand detection + mapping and the key model's step, {label}, per frame p50 / p95 | "
             f"{_percentiles(times[1:])} |" for label, times in timings.items()]

@@ -123,14 +123,13 @@ def pacer_origin(pacer: Pacer) -> float:
 
 def render_clip(seconds: float, folder: Path) -> tuple[Path, KeyboardGeometry]:
     """A synthesized 720p clip of the song's first ``seconds`` and its ground-truth calibration."""
-    from bridge.synth.render import RenderConfig, render_to_files
+    from bridge.synth.render import RenderConfig, render_to_files, true_geometry
 
     notes = [n for n in read_midi(SONG).notes if n.end < seconds]
     video, labels_path = folder / "clip.mp4", folder / "clip.npz"
     render_to_files(notes, RenderConfig(size=(1280, 720), fps=FPS, duration=seconds), video, labels_path)
     labels = np.load(labels_path)
-    geometry = KeyboardGeometry.from_homography((1280, 720), int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                                np.asarray(labels["image_to_plane"], np.float64))
+    geometry = true_geometry(labels)
     return video, geometry
 
 

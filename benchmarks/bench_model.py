@@ -23,7 +23,7 @@ from bridge.midi import read_midi
 from bridge.model import KeyModel
 from bridge.pipeline import EdgeLoop
 from bridge.sources import VideoFileSource, prefetched
-from bridge.synth import RenderConfig, render_to_files
+from bridge.synth import RenderConfig, render_to_files, true_geometry
 from bridge.types import Frame, KeyboardGeometry, Note, NoteEdge
 
 TITLE = "Key model (ONNX Runtime, CPU)"
@@ -184,8 +184,7 @@ def end_to_end_lines(threads: int = 2) -> list[str]:
         clip = Path(tmp) / "clip.mp4"
         config = RenderConfig(style="grand", seed=3, size=(1280, 720), fps=30.0, start=10.0, duration=8.0)
         labels = render_to_files(notes, config, clip, None)
-        geometry = KeyboardGeometry.from_homography(config.size, int(labels["lowest_pitch"]),
-                                                    int(labels["key_count"]), labels["image_to_plane"])
+        geometry = true_geometry(labels)
         video = _looped(clip, E2E_S, Path(tmp) / "e2e.mp4")
         crop = keyboard_crop(geometry, STRIP_SPEC)
         lines = [f"End to end on {E2E_S:g} s of 1280x720 30 fps H.264 (an 8 s grand-piano render of miditest 5.mid "

@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from bridge.errors import VideoError
 from bridge.rectify import Rectifier, StripSpec
-from bridge.sources import VideoInfo, probe
+from bridge.sources import VideoInfo, probe, warn_if_truncated
 from bridge.types import Frame, KeyboardGeometry
 
 log = logging.getLogger(__name__)
@@ -203,12 +203,8 @@ class CropSource:
         if errors.count:
             log.warning("%s: ffmpeg met %d errors in the data (corrupt file?), the last: %s; kept what decoded",
                         self.path, errors.count, errors.last[-1])
-        # The same rule as VideoFileSource: the container's frame count is an estimate, only a clear shortfall warns.
-        expected = self.info.n_frames
-        if self.end is None and self.start == 0 and expected > 0 and decoded < expected - max(3, expected // 10):
-            self.truncated = True
-            log.warning("%s: decoding stopped at frame %d of %d (truncated or corrupt file); kept what decoded",
-                        self.path, decoded, expected)
+        whole_file = self.end is None and self.start == 0
+        self.truncated = warn_if_truncated(self.path, decoded, self.info.n_frames, whole_file)
 
 
 def _raw_frames(stdout: io.BufferedReader, crop: CropBox, channels: int) -> Iterator[NDArray[np.uint8]]:

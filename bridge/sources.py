@@ -58,6 +58,16 @@ def probe(path: Path | str) -> VideoInfo:
     return info
 
 
+def warn_if_truncated(path: Path, decoded: int, expected: int, whole_file: bool) -> bool:
+    """True, after a warning, when reading the whole file gave clearly fewer frames than the container counts
+    (that count is an estimate for variable-rate files, so only a clear shortfall counts)."""
+    if not whole_file or expected <= 0 or decoded >= expected - max(3, expected // 10):
+        return False
+    log.warning("%s: decoding stopped at frame %d of %d (truncated or corrupt file); kept what decoded",
+                path, decoded, expected)
+    return True
+
+
 class VideoFileSource:
     """Every decodable frame of a file, in order, each with the timestamp the container gives it.
 
@@ -91,12 +101,8 @@ class VideoFileSource:
                     break
                 self.frames_read += 1
                 yield Frame(index, t, np.ascontiguousarray(image))
-            # The container's frame count is an estimate for variable-rate files: only a clear shortfall warns.
-            expected = self.info.n_frames
-            if self.end is None and self.start == 0 and expected > 0 and index + 1 < expected - max(3, expected // 10):
-                self.truncated = True
-                log.warning("%s: decoding stopped at frame %d of %d (truncated or corrupt file); kept what decoded",
-                            self.path, index + 1, expected)
+            whole_file = self.end is None and self.start == 0
+            self.truncated = warn_if_truncated(self.path, index + 1, self.info.n_frames, whole_file)
         finally:
             capture.release()
 

@@ -19,7 +19,7 @@ from bridge.falling_tracker import lowest_gap
 from bridge.midi import read_midi
 from bridge.scoring import score
 from bridge.sources import VideoFileSource
-from bridge.synth.render import RenderConfig, render_frames, render_to_files
+from bridge.synth.render import RenderConfig, render_frames, render_to_files, true_geometry
 from bridge.types import Frame, KeyboardGeometry, Note
 
 SIZE = (640, 360)
@@ -40,13 +40,7 @@ def _render(notes: list[Note], style: str, seed: int, fps: float = 30.0,
     frames = [Frame(i, float(t), image) for i, (t, image) in enumerate(zip(scene.timestamps, images, strict=True))]
     reference = [Note(n.start, n.end, n.pitch, n.velocity, hand)
                  for n, hand in zip(scene.notes, scene.note_hands, strict=True)]
-    return frames, _geometry(labels), reference, labels
-
-
-def _geometry(labels: dict[str, Any]) -> KeyboardGeometry:
-    width, height = (int(v) for v in np.asarray(labels["size"]))
-    return KeyboardGeometry.from_homography((width, height), int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                            np.asarray(labels["image_to_plane"], dtype=np.float64))
+    return frames, true_geometry(labels), reference, labels
 
 
 def _onset_f1(reference: list[Note], estimate: list[Note]) -> float:
@@ -106,7 +100,7 @@ def test_real_h264_video(tmp_path: Path, shared_data: Path) -> None:
     notes = _excerpt(shared_data, seconds=2.0)
     config = RenderConfig(style="synthesia", seed=1, size=(426, 240), fps=24, duration=max(n.end for n in notes) + 0.3)
     labels = render_to_files(notes, config, tmp_path / "v.mp4", None)
-    result = transcribe_falling(VideoFileSource(tmp_path / "v.mp4"), _geometry(labels))
+    result = transcribe_falling(VideoFileSource(tmp_path / "v.mp4"), true_geometry(labels))
     assert _onset_f1([Note(n.start, n.end, n.pitch) for n in notes], result.notes) >= 0.9
 
 

@@ -16,7 +16,7 @@ from bridge.features import STRIP_SPEC
 from bridge.ffmpeg_source import CropBox, CropSource, cropped_geometry, keyboard_crop
 from bridge.rectify import Rectifier, StripSpec
 from bridge.sources import VideoFileSource
-from bridge.synth import RenderConfig, render_to_files
+from bridge.synth import RenderConfig, render_to_files, true_geometry
 from bridge.synth.notes_io import read_notes
 from bridge.transcribe import TranscribeOptions, transcribe_video
 from bridge.types import KeyboardGeometry, Note
@@ -37,8 +37,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[P
     config = RenderConfig(style="upright", seed=5, size=(640, 360), fps=30.0, start=12.0, duration=3.0)
     video = out / "clip.mp4"
     labels = render_to_files(notes, config, video, None, sustain)
-    geometry = KeyboardGeometry.from_homography(config.size, int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                                np.asarray(labels["image_to_plane"]))
+    geometry = true_geometry(labels)
     return video, geometry
 
 

@@ -21,7 +21,7 @@ from bridge.fusion import (
 from bridge.geometry import KeyLayout
 from bridge.synth import RenderConfig
 from bridge.synth.notes_io import read_notes
-from bridge.synth.render import render_frames
+from bridge.synth.render import render_frames, true_geometry
 from bridge.types import Activations, KeyboardGeometry
 
 
@@ -108,13 +108,8 @@ def _true_hands(labels: dict[str, Any]) -> np.ndarray:
     return hands[..., :3]
 
 
-def _label_geometry(labels: dict[str, Any]) -> KeyboardGeometry:
-    return KeyboardGeometry.from_homography((640, 360), int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                            np.asarray(labels["image_to_plane"], np.float64))
-
-
 def test_the_renderers_fingertips_are_on_every_key_it_plays(rendered: dict[str, Any]) -> None:
-    evidence = FingertipEvidence(rendered["frame_times"], _true_hands(rendered), _label_geometry(rendered))
+    evidence = FingertipEvidence(rendered["frame_times"], _true_hands(rendered), true_geometry(rendered))
     onsets = np.asarray(rendered["onsets"], bool)
     assert onsets.sum() >= 10 and evidence.seen_share > 0.9
     assert np.nanmin(evidence.evidence[onsets]) > 0.9
@@ -124,7 +119,7 @@ def test_the_renderers_fingertips_are_on_every_key_it_plays(rendered: dict[str, 
 def test_gating_removes_onsets_no_finger_made_and_keeps_the_played_ones(rendered: dict[str, Any]) -> None:
     times = np.asarray(rendered["frame_times"])
     onsets = np.asarray(rendered["onsets"], bool)
-    evidence = FingertipEvidence(times, _true_hands(rendered), _label_geometry(rendered))
+    evidence = FingertipEvidence(times, _true_hands(rendered), true_geometry(rendered))
     far = np.nanmax(evidence.evidence, axis=0) < 0.01  # keys no finger came near in the whole clip
     assert far.any()
     spurious = np.zeros_like(onsets)

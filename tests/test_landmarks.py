@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -138,8 +139,9 @@ def test_gestures_in_a_worker_thread_answer_as_called_directly(rendered: tuple[P
     direct, threaded = GestureControl("osc", (640, 360)), GestureControl("osc", (640, 360))
     try:
         expected = [direct(frame) for frame in frames]
-        pending = [threaded.submit(frame) for frame in frames]
-        assert [future.result() for future in pending] == expected
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            pending = [worker.submit(threaded, frame) for frame in frames]
+            assert [future.result() for future in pending] == expected
         assert any(expected), "the hands moved the OSC values"
     finally:
         direct.close()

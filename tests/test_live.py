@@ -380,8 +380,7 @@ def test_jack_receivers_get_exactly_the_notes_vmb_transcribe_finds_in_the_video(
     from bridge.errors import ModelError
     from bridge.model import KeyModel
     from bridge.notes_csv import read_notes_csv
-    from bridge.synth.render import RenderConfig, render_to_files
-    from bridge.types import KeyboardGeometry
+    from bridge.synth.render import RenderConfig, render_to_files, true_geometry
 
     try:
         KeyModel.load()
@@ -392,8 +391,7 @@ def test_jack_receivers_get_exactly_the_notes_vmb_transcribe_finds_in_the_video(
     render_to_files(played, RenderConfig(size=(640, 360), fps=30, duration=2.0), video, labels_path)
     labels = np.load(labels_path)
     calibration = tmp_path / "calib.json"
-    KeyboardGeometry.from_homography((640, 360), int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                     np.asarray(labels["image_to_plane"], np.float64)).save(calibration)
+    true_geometry(labels).save(calibration)
     transcribed = subprocess.run([sys.executable, "-m", "bridge", "transcribe", str(video), "-o",
                                   str(tmp_path / "t.mid"), "--calibration", str(calibration), "--notes",
                                   str(tmp_path / "t.csv"), "--method", "keys"], capture_output=True, text=True,

@@ -6,14 +6,12 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
-
 from bridge.gesture_control import GestureControl
 from bridge.live import LiveRunner, VideoEdgeSource
 from bridge.sources import VideoFileSource
-from bridge.synth import RenderConfig, render_to_files
+from bridge.synth import RenderConfig, render_to_files, true_geometry
 from bridge.synth.notes_io import read_notes
-from bridge.types import Frame, KeyboardGeometry
+from bridge.types import Frame
 from tests.test_live import ListSink, assert_paired
 
 
@@ -22,8 +20,7 @@ def test_gestures_send_controllers_beside_the_notes(shared_data: Path, tmp_path:
     config = RenderConfig(style="grand", seed=5, size=(1280, 720), fps=15.0, start=30.0, duration=3.0)
     video = tmp_path / "clip.mp4"
     labels = render_to_files(notes, config, video, None, sustain)
-    geometry = KeyboardGeometry.from_homography(config.size, int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                                np.asarray(labels["image_to_plane"]))
+    geometry = true_geometry(labels)
 
     def frames_of(start: float, halt: threading.Event) -> Iterable[Frame]:
         return VideoFileSource(video)

@@ -13,17 +13,12 @@ from bridge.midi import read_midi
 from bridge.pipeline import edge_stream
 from bridge.scoring import score
 from bridge.sources import VideoFileSource
-from bridge.synth import RenderConfig, render_to_files
+from bridge.synth import RenderConfig, render_to_files, true_geometry
 from bridge.synth.notes_io import read_notes
 from bridge.transcribe import TranscribeOptions, transcribe_video
 from bridge.types import KeyboardGeometry, Note
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def _geometry(labels: dict[str, np.ndarray], size: tuple[int, int]) -> KeyboardGeometry:
-    return KeyboardGeometry.from_homography(size, int(labels["lowest_pitch"]), int(labels["key_count"]),
-                                            np.asarray(labels["image_to_plane"]))
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +30,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[P
     video = out / "clip.mp4"
     labels = render_to_files(notes, config, video, None, sustain)
     calibration = out / "clip.json"
-    _geometry(labels, config.size).save(calibration)
+    true_geometry(labels).save(calibration)
     truth = [Note(n.start - 20.0, n.end - 20.0, n.pitch, n.velocity) for n in notes
              if 20.0 <= n.start < 26.0 - 0.1]
     return video, calibration, truth, out

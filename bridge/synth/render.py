@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from bridge.synth.keyboard import KeyboardLayers, build_layers, compose
 from bridge.synth.scene import MIN_SIZE, RenderConfig, Scene, build_scene, clip_notes
 from bridge.synth.style import style_rng
 from bridge.synth.video import H264Writer, vfr_timing
-from bridge.types import Note
+from bridge.types import KeyboardGeometry, Note
 
 __all__ = ["MIN_SIZE", "RenderConfig", "Scene", "build_scene", "clip_notes", "render_frames", "render_to_files"]
 
@@ -160,6 +160,13 @@ def _labels(scene: Scene, pixels: NDArray[np.float64], config: RenderConfig) -> 
         "size": np.array(config.size, np.int32),
         "style_params": json.dumps(scene.style.to_dict()),
     }
+
+
+def true_geometry(labels: Mapping[str, Any]) -> KeyboardGeometry:
+    """The exact calibration of a rendered video, from its labels (as returned, or loaded from the ``.npz``)."""
+    width, height = (int(v) for v in np.asarray(labels["size"]))
+    return KeyboardGeometry.from_homography((width, height), int(labels["lowest_pitch"]), int(labels["key_count"]),
+                                            np.asarray(labels["image_to_plane"], np.float64))
 
 
 def _sustain_in_clip(sustain: Sequence[tuple[float, bool]], start: float, duration: float) -> list[tuple[float, bool]]:

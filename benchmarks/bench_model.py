@@ -10,14 +10,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 
 import numpy as np
 
 from bridge.decoding import notes_from_edges
 from bridge.features import N_CHANNELS, STRIP_SPEC
-from bridge.ffmpeg_source import CropSource, cropped_geometry, keyboard_crop
+from bridge.ffmpeg_source import CropBox, CropSource, Pixels, cropped_geometry, keyboard_crop
 from bridge.geometry import KeyLayout
 from bridge.midi import read_midi
 from bridge.model import KeyModel
@@ -29,8 +30,10 @@ from bridge.types import Frame, KeyboardGeometry, Note, NoteEdge
 TITLE = "Key model (ONNX Runtime, CPU)"
 REPO = Path(__file__).resolve().parents[1]
 MIDI = REPO.parent / "shared" / "data" / "midi" / "miditest" / "5.mid"
-BATCH = 32
+MODEL_BATCH = 32  # the model alone
+BATCH = 16  # end to end, as vmb transcribe
 E2E_S = 30.0  # seconds of video timed end to end per frame path
+ROUNDS = 3
 LONG_S = float(os.environ.get("VMB_BENCH_LONG_S", 600))  # the long video whose peak memory is measured
 
 
@@ -46,8 +49,9 @@ def _frames_per_second(run: Callable[[], object], frames_per_call: int, seconds:
 def model_alone(threads: int) -> float:
     model = KeyModel.load(threads=threads)
     width = round(KeyLayout.standard(88).n_white * STRIP_SPEC.px_per_white_key)
-    batch = np.random.default_rng(0).normal(0, 1, (BATCH, N_CHANNELS, STRIP_SPEC.height, width)).astype(np.float32)
-    return _frames_per_second(lambda: model.run(batch), BATCH)
+    shape = (MODEL_BATCH, N_CHANNELS, STRIP_SPEC.height, width)
+    batch = np.random.default_rng(0).normal(0, 1, shape).astype(np.float32)
+    return _frames_per_second(lambda: model.run(batch), MODEL_BATCH)
 
 
 def video2roll(threads: int) -> float | None:
@@ -72,28 +76,51 @@ def video2roll(threads: int) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class FramePath:
-    """One way of reading frames for the key model, as ``vmb transcribe`` reads them."""
+    """One way of reading frames for the key model (threads: None for each's own choice, the default)."""
 
     name: str
     reader: str  # opencv or ffmpeg
-    threads: int | None = None  # ffmpeg's decoding threads
-    grey: bool = False
+    pixels: Pixels = "grey"  # for ffmpeg: grey (the keyboard crop's luma), both (whole frames), bgr (crop)
+    decode_threads: int | None = None  # ffmpeg's decoding threads (None: ffmpeg's choice)
+    model_threads: int | None = None  # None: onnxruntime's choice (all cores)
     skip_loop_filter: bool = False
 
     def frames(self, video: Path, geometry: KeyboardGeometry) -> tuple[Iterable[Frame], KeyboardGeometry]:
         if self.reader == "opencv":
             return VideoFileSource(video), geometry
+        if self.pixels == "both":
+            return CropSource(video, CropBox(0, 0, *geometry.image_size), threads=self.decode_threads,
+                              pixels="both"), geometry
         crop = keyboard_crop(geometry, STRIP_SPEC)
-        source = CropSource(video, crop, threads=self.threads, grey=self.grey, skip_loop_filter=self.skip_loop_filter)
+        source = CropSource(video, crop, threads=self.decode_threads, pixels=self.pixels,
+                            skip_loop_filter=self.skip_loop_filter)
         return source, cropped_geometry(geometry, crop)
 
 
-OLD = FramePath("OpenCV, whole BGR frames (the old path)", "opencv")
-NEW = FramePath("ffmpeg, keyboard crop, BGR (the new default)", "ffmpeg")
-VARIANTS = (FramePath("ffmpeg, keyboard crop, BGR, 1 decoding thread", "ffmpeg", threads=1),
-            FramePath("ffmpeg, keyboard crop, grey (TranscribeOptions.grey)", "ffmpeg", grey=True),
-            FramePath("ffmpeg, keyboard crop, BGR, no deblocking (-skip_loop_filter all)", "ffmpeg",
-                      skip_loop_filter=True))
+NEW = FramePath("ffmpeg, keyboard crop, luma (the new default)", "ffmpeg", "grey")
+OLD = FramePath("ffmpeg, keyboard crop, BGR (the old default)", "ffmpeg", "bgr")
+PATHS = (OLD,
+         FramePath("OpenCV, whole BGR frames (the older path)", "opencv"),
+         NEW,
+         FramePath("as the new default, model on 1 thread, ffmpeg decoding on 1", "ffmpeg", "grey", 1, 1),
+         FramePath("ffmpeg, whole frames, luma and colour (vmb live --video, --preview)", "ffmpeg", "both"),
+         FramePath("as the new default, no deblocking (-skip_loop_filter all, other pixels)", "ffmpeg", "grey",
+                   skip_loop_filter=True))
+
+
+@dataclass
+class Measured:
+    """A frame path's figures, one per round."""
+
+    decode_fps: list[float] = field(default_factory=list)
+    fps: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # CPU per frame end to end, vmb and ffmpeg together
+    notes: list[Note] = field(default_factory=list)
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def decode_alone(path: FramePath, video: Path, geometry: KeyboardGeometry) -> float:
@@ -103,10 +130,11 @@ def decode_alone(path: FramePath, video: Path, geometry: KeyboardGeometry) -> fl
     return n / (time.perf_counter() - started)
 
 
-def end_to_end(path: FramePath, video: Path, geometry: KeyboardGeometry, threads: int) -> tuple[float, list[Note]]:
-    """Frames/s of decode + rectify + model + decoder, the loop of ``transcribe_video``, and the notes."""
-    model = KeyModel.load(threads=threads)
-    started = time.perf_counter()
+def end_to_end(path: FramePath, video: Path, geometry: KeyboardGeometry) -> tuple[float, float, list[Note]]:
+    """Frames/s and CPU ms per frame of decode + rectify + model + decoder, the loop of ``transcribe_video``
+    (frames read ahead in a thread, batches of ``BATCH``), and the notes."""
+    model = KeyModel.load(threads=path.model_threads)
+    started, cpu = time.perf_counter(), _cpu_seconds()
     frames, model_geometry = path.frames(video, geometry)
     loop = EdgeLoop(model_geometry, model, model.card.decoder)
     edges: list[NoteEdge] = []
@@ -121,7 +149,8 @@ def end_to_end(path: FramePath, video: Path, geometry: KeyboardGeometry, threads
         edges += loop.push(pending)[1]
         n, last_t = n + len(pending), pending[-1].t
     edges += loop.close(last_t + 1 / model.card.fps)[1]
-    return n / (time.perf_counter() - started), notes_from_edges(edges)
+    elapsed = time.perf_counter() - started
+    return n / elapsed, (_cpu_seconds() - cpu) * 1000 / n, notes_from_edges(edges)
 
 
 def _looped(video: Path, seconds: float, out: Path) -> Path:
@@ -175,10 +204,22 @@ def _same_notes(found: list[Note], reference: list[Note]) -> str:
         return "identical"
     onsets = {(n.pitch, round(n.start, 6)) for n in reference}
     matched = sum((n.pitch, round(n.start, 6)) in onsets for n in found)
-    return f"{matched} of {len(found)} onsets as the old path's {len(reference)}"
+    return f"{matched} of {len(found)} onsets as its {len(reference)}"
 
 
-def end_to_end_lines(threads: int = 2) -> list[str]:
+def _measure(video: Path, geometry: KeyboardGeometry) -> dict[str, Measured]:
+    measured = {path.name: Measured() for path in PATHS}
+    for round_ in range(ROUNDS):  # every path once per round, in turn forwards and backwards: drifting load hits all
+        for path in PATHS if round_ % 2 == 0 else PATHS[::-1]:
+            figures = measured[path.name]
+            figures.decode_fps.append(decode_alone(path, video, geometry))
+            fps, cpu_ms, figures.notes = end_to_end(path, video, geometry)
+            figures.fps.append(fps)
+            figures.cpu_ms.append(cpu_ms)
+    return measured
+
+
+def end_to_end_lines() -> list[str]:
     notes = read_midi(MIDI).notes
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
@@ -187,40 +228,39 @@ def end_to_end_lines(threads: int = 2) -> list[str]:
         geometry = true_geometry(labels)
         video = _looped(clip, E2E_S, Path(tmp) / "e2e.mp4")
         crop = keyboard_crop(geometry, STRIP_SPEC)
-        lines = [f"End to end on {E2E_S:g} s of 1280x720 30 fps H.264 (an 8 s grand-piano render of miditest 5.mid "
-                 f"looped; keyboard crop {crop.width}x{crop.height}), the loop of `vmb transcribe` (decode ahead "
-                 f"in a thread, rectify, model with {threads} threads in batches of {BATCH}, streaming decoder); "
-                 "best of two rounds over all paths:", "",
-                 "| frame path | decoding alone, frames/s | end to end, frames/s | x real time | notes vs old path |",
-                 "|---|---|---|---|---|"]
-        paths = (OLD, NEW, *VARIANTS)
-        decode = {path.name: 0.0 for path in paths}
-        total = {path.name: 0.0 for path in paths}
-        notes_found: dict[str, list[Note]] = {}
-        for _ in range(2):  # every path once, then again: load that drifts hits them alike
-            for path in paths:
-                decode[path.name] = max(decode[path.name], decode_alone(path, video, geometry))
-                fps, notes_found[path.name] = end_to_end(path, video, geometry, threads)
-                total[path.name] = max(total[path.name], fps)
-        for path in paths:
-            same = _same_notes(notes_found[path.name], notes_found[OLD.name])
-            lines.append(f"| {path.name} | {decode[path.name]:.0f} | {total[path.name]:.0f} | "
-                         f"{total[path.name] / 30:.1f}x | {same} |")
-        ratio = total[NEW.name] / total[OLD.name]
+        load_before = os.getloadavg()[0]
+        measured = _measure(video, geometry)
+        load_after = os.getloadavg()[0]
         calibration = Path(tmp) / "calibration.json"
         geometry.save(calibration)
         long_video = _looped(clip, LONG_S, Path(tmp) / "long.mp4")
         peak_gb, long_fps = transcribe_peak_rss(long_video, calibration, Path(tmp) / "long.mid")
-    lines += ["", f"New over old end to end: {ratio:.2f}x. `vmb transcribe` on a {LONG_S / 60:.3g}-minute 1280x720 "
-              f"30 fps video (the clip looped, the default frame path, whole command): peak resident memory "
-              f"{peak_gb:.2f} GB (vmb and ffmpeg together), {long_fps:.0f} frames/s including start-up."]
+    lines = [f"End to end on {E2E_S:g} s of 1280x720 30 fps H.264 (an 8 s grand-piano render of miditest 5.mid "
+             f"looped; keyboard crop {crop.width}x{crop.height}), the loop of `vmb transcribe` (frames read ahead in "
+             f"a thread, rectify, model in batches of {BATCH}, streaming decoder); medians of {ROUNDS} rounds over "
+             f"all paths in turn; load average {load_before:.1f} before, {load_after:.1f} after, on "
+             f"{os.cpu_count()} cores. CPU per frame is vmb's and ffmpeg's together, the least of the rounds (load "
+             "only adds to it); 2 cores kept busy would give 2000 / CPU frames/s (what a quiet machine approaches):",
+             "", "| frame path | decoding alone, frames/s | end to end, frames/s | x real time | CPU per frame, ms | "
+             "2-core ceiling, frames/s | notes vs the new default |", "|---|---|---|---|---|---|---|"]
+    reference = measured[NEW.name].notes
+    for path in PATHS:
+        figures = measured[path.name]
+        fps, cpu_ms = median(figures.fps), min(figures.cpu_ms)
+        lines.append(f"| {path.name} | {median(figures.decode_fps):.0f} | {fps:.0f} | {fps / 30:.1f}x | "
+                     f"{cpu_ms:.2f} | {2000 / cpu_ms:.0f} | {_same_notes(figures.notes, reference)} |")
+    ratio = median(measured[NEW.name].fps) / median(measured[OLD.name].fps)
+    lines += ["", f"New default over old default end to end: {ratio:.2f}x in this run. `vmb transcribe` on a "
+              f"{LONG_S / 60:.3g}-minute 1280x720 30 fps video (the clip looped, the default frame path, whole "
+              f"command): peak resident memory {peak_gb:.2f} GB (vmb and ffmpeg together), {long_fps:.0f} "
+              "frames/s including start-up."]
     return lines
 
 
 def main() -> list[str]:
     lines = ["| what | frames/s |", "|---|---|"]
     for threads in (1, 2):
-        lines.append(f"| our model alone, 88-key strip, batch {BATCH}, {threads} thread(s) | "
+        lines.append(f"| our model alone, 88-key strip, batch {MODEL_BATCH}, {threads} thread(s) | "
                      f"{model_alone(threads):.0f} |")
     for threads in (1, 2):
         speed = video2roll(threads)

@@ -34,10 +34,25 @@ OUTPUT_STRIDE = 2  # strip pixels per model output column
 Gray = NDArray[np.float32]
 
 
+# A video's luma (studio range 16-235) as full-range grey 0-255: the grey levels OpenCV's BGR-to-grey gives of
+# the decoded frame, within a level (and ffmpeg's own gray conversion exactly), computed from the luma plane alone
+# so that every reader of a file (the keyboard crop offline, whole frames live) hands the model the same pixels.
+LUMA_TO_GREY = np.clip(np.round((np.arange(256) - 16) * (255 / 219)), 0, 255).astype(np.uint8)
+
+
+def luma_to_grey(luma: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Studio-range luma (h, w) as full-range grey levels (h, w)."""
+    return np.asarray(cv2.LUT(luma, LUMA_TO_GREY), np.uint8)
+
+
+def grey_to_float(grey: NDArray[np.uint8]) -> Gray:
+    """Grey levels (h, w) uint8 as 0-1."""
+    return np.asarray(grey, dtype=np.float32) * np.float32(1 / 255)
+
+
 def to_gray(strip: NDArray[np.uint8]) -> Gray:
     """A BGR strip (h, w, 3) as grey levels in 0-1."""
-    gray = cv2.cvtColor(strip, cv2.COLOR_BGR2GRAY)
-    return np.asarray(gray, dtype=np.float32) * np.float32(1 / 255)
+    return grey_to_float(np.asarray(cv2.cvtColor(strip, cv2.COLOR_BGR2GRAY), np.uint8))
 
 
 def clip_backgrounds(grays: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -131,9 +146,9 @@ class FeatureStream:
         target = self._emitted
         assert self._first is not None and self._background is not None
         first_index = self._seen - len(self._frames)
-        indices = np.clip(np.arange(target - PAST_FRAMES, target + FUTURE_FRAMES + 1), 0, newest)
-        window = np.stack([self._first if i < first_index else self._frames[i - first_index] for i in indices])
-        result = (self._times.popleft(), model_input(window, self._background))
+        window = [self._first if i < first_index else self._frames[i - first_index]
+                  for i in (min(max(i, 0), newest) for i in range(target - PAST_FRAMES, target + FUTURE_FRAMES + 1))]
+        result = (self._times.popleft(), _model_input_of(window, self._background))
         self._emitted += 1
         self._advance_background()
         return result
@@ -147,6 +162,19 @@ class FeatureStream:
             self._background += BACKGROUND_RATE * (self._frames[leaving - first_index] - self._background)
         while self._frames and self._seen - len(self._frames) < self._emitted - PAST_FRAMES:
             self._frames.popleft()
+
+
+def _model_input_of(window: Sequence[Gray], background: Gray) -> NDArray[np.float32]:
+    """:func:`model_input` of one target, written in place: the same operations in the same order (so the same
+    floats) without stacking the window and concatenating the channels."""
+    mean, scale = background_stats(background)
+    inv = np.float32(1.0) / scale
+    out = np.empty((N_CHANNELS, *background.shape), np.float32)
+    np.multiply(np.subtract(background, mean, out=out[0]), inv, out=out[0])
+    for channel, frame in enumerate(window, start=1):
+        np.subtract(frame, background, out=out[channel])
+    np.multiply(out[1:], inv, out=out[1:])
+    return out
 
 
 def key_centres_px(centres_mm: Sequence[float], strip_width: int, keyboard_width_mm: float) -> NDArray[np.float64]:

@@ -1,17 +1,20 @@
-"""The fast frame path for transcription: only the keyboard's part of each frame, decoded by ffmpeg.
+"""The frame path for transcription: a video decoded by an ffmpeg subprocess, the key model fed from its luma.
 
-The key model reads a strip rectified from the keyboard, so converting whole frames to BGR (what OpenCV's
-``VideoCapture`` does) wastes time on pixels nobody looks at. :class:`CropSource` runs an ``ffmpeg``
-subprocess that decodes with its own threads, crops the keyboard's bounding box and outputs it as raw BGR
-(bit for bit the pixels OpenCV gives: the same swscale conversion, for crops on even pixels) or, with
-``grey``, only the luma (full range; within one or two grey levels of OpenCV's BGR-to-grey). Each frame keeps
-the container's timestamp, as in :class:`bridge.sources.VideoFileSource`: ffmpeg's ``showinfo`` filter
-reports every frame's presentation timestamp (``-copyts``: untouched), converted as OpenCV converts it
-(relative to the video stream's start), so wrong fps metadata cannot shift notes and variable-rate video
-keeps its timing.
+:class:`CropSource` runs ``ffmpeg``, which decodes with its own threads, crops a box of each frame and hands
+over raw pixels: ``pixels="grey"`` the luma plane only (the keyboard's crop: what ``vmb transcribe`` reads, the
+fastest), ``"both"`` the luma and the colour of whole frames (``vmb live --video`` and the preview, which also
+need colour: :func:`whole_frames`), ``"bgr"`` BGR only (bit for bit the pixels OpenCV gives, for crops on even
+pixels). Grey and both yield :class:`~bridge.sources.GreyFrame` whose ``grey`` is the luma made full range by one
+table (``bridge.features.luma_to_grey``), so a crop read offline and a whole frame read live give the model exactly
+the same strip: offline output equals what a live run of the file sends.
 
-The frames it yields are crops: rectify them with :func:`cropped_geometry` (the calibration shifted by the
-crop's offset), which gives exactly the strip of the whole frame (see ``bridge.rectify``).
+Each frame keeps the container's timestamp, as in :class:`bridge.sources.VideoFileSource`: ffmpeg's ``showinfo``
+filter reports every frame's presentation timestamp (``-copyts``: untouched), converted as OpenCV converts it
+(relative to the video stream's start), so wrong fps metadata cannot shift notes and variable-rate video keeps
+its timing.
+
+Frames of a crop are rectified with :func:`cropped_geometry` (the calibration shifted by the crop's offset), which
+gives exactly the strip of the whole frame (see ``bridge.rectify``).
 """
 
 from __future__ import annotations
@@ -28,15 +31,16 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Literal, cast
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from bridge.errors import VideoError
+from bridge.features import luma_to_grey
 from bridge.rectify import Rectifier, StripSpec
-from bridge.sources import VideoInfo, probe, warn_if_truncated
+from bridge.sources import GreyFrame, VideoFileSource, VideoInfo, probe, warn_if_truncated
 from bridge.types import Frame, KeyboardGeometry
 
 log = logging.getLogger(__name__)
@@ -116,10 +120,15 @@ def _stream_clock(ffprobe: str, path: Path) -> _StreamClock:
         raise VideoError(f"ffprobe cannot read the video stream of {path}: re-encode the video") from exc
 
 
+Pixels = Literal["grey", "both", "bgr"]
+_FILTERS = {"grey": "format=yuv420p,extractplanes=y", "both": "format=yuv420p", "bgr": "format=bgr24"}
+_BYTES_PER_PIXEL = {"grey": 1.0, "both": 1.5, "bgr": 3.0}
+
+
 class CropSource:
-    """Every decodable frame of a file as a BGR crop (``grey``: luma in all three channels, as ``Frame`` holds
-    BGR), in order, with the container's timestamps; ``start`` and ``duration`` select seconds as in
-    VideoFileSource.
+    """Every decodable frame of a file cropped to ``crop``, in order, with the container's timestamps; ``start``
+    and ``duration`` select seconds as in VideoFileSource. ``pixels``: see the module's doc (``both`` needs a crop
+    of even width and height).
 
     A file that stops decoding early ends the iteration with a warning and ``truncated`` set, keeping what
     decoded. ``threads`` is ffmpeg's decoding threads (None: ffmpeg's choice); ``skip_loop_filter`` decodes
@@ -129,12 +138,17 @@ class CropSource:
     """
 
     def __init__(self, path: Path | str, crop: CropBox, start: float = 0.0, duration: float | None = None,
-                 threads: int | None = None, grey: bool = False, skip_loop_filter: bool = False) -> None:
+                 threads: int | None = None, pixels: Pixels = "grey", skip_loop_filter: bool = False) -> None:
         self.path = Path(path)
         self.info: VideoInfo = probe(self.path)
         if crop.x + crop.width > self.info.width or crop.y + crop.height > self.info.height:
             raise VideoError(f"crop {crop} does not fit the {self.info.width}x{self.info.height} frames of "
                              f"{self.path}: recalibrate with vmb calibrate")
+        if pixels not in _FILTERS:
+            raise VideoError(f"unknown pixels {pixels!r}: use one of {', '.join(_FILTERS)}")
+        if pixels == "both" and (crop.width % 2 or crop.height % 2):
+            raise VideoError(f"crop {crop} has an odd size but colour and luma need an even width and height: "
+                             "read this video through OpenCV (vmb transcribe --reader opencv)")
         ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
         if ffmpeg is None or ffprobe is None:
             raise VideoError("ffmpeg and ffprobe are needed for the fast frame path: install ffmpeg")
@@ -144,7 +158,7 @@ class CropSource:
         self.start = max(0.0, start)
         self.end = None if duration is None else self.start + duration
         self.threads = threads
-        self.grey = grey
+        self.pixels = pixels
         self.skip_loop_filter = skip_loop_filter
         self.frames_read = 0
         self.truncated = False
@@ -159,7 +173,7 @@ class CropSource:
         if seek > 0:
             command += ["-ss", f"{seek:.6f}"]
         command += ["-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn",
-                    "-vf", f"{self.crop.filter},format={'gray' if self.grey else 'bgr24'},showinfo=checksum=0"]
+                    "-vf", f"{self.crop.filter},{_FILTERS[self.pixels]},showinfo=checksum=0"]
         return [*command, "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "rawvideo", "-"]
 
     def __iter__(self) -> Iterator[Frame]:
@@ -173,8 +187,10 @@ class CropSource:
         reader.start()
         seeking = self.start - SEEK_LEAD_S > 0
         decoded, first_index = 0, None
+        size = round(self.crop.width * self.crop.height * _BYTES_PER_PIXEL[self.pixels])
         try:
-            for image in _raw_frames(cast(io.BufferedReader, process.stdout), self.crop, 1 if self.grey else 3):
+            # grey and both are converted out of the buffer, which can then be reused; bgr frames are the buffer
+            for raw in _raw_frames(cast(io.BufferedReader, process.stdout), size, reuse=self.pixels != "bgr"):
                 stamp = stamps.get()
                 if stamp is None:
                     break
@@ -186,8 +202,7 @@ class CropSource:
                     return
                 if first_index is None:
                     first_index = round(t * self.info.fps) if seeking else decoded - 1
-                bgr = np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), np.uint8) if self.grey else image
-                yield Frame(first_index + self.frames_read, t, bgr)
+                yield self._frame(first_index + self.frames_read, t, raw)
                 self.frames_read += 1
             code = process.wait()
             reader.join(timeout=10)  # the last complaints come after the last frame
@@ -195,6 +210,16 @@ class CropSource:
         finally:
             _stop(process)
             reader.join(timeout=5)
+
+    def _frame(self, index: int, t: float, raw: NDArray[np.uint8]) -> Frame:
+        height, width = self.crop.height, self.crop.width
+        if self.pixels == "bgr":
+            return Frame(index, t, raw.reshape(height, width, 3))
+        grey = luma_to_grey(raw[:height * width].reshape(height, width))
+        if self.pixels == "grey":  # no colour to show: the grey levels in three channels, without a copy
+            return GreyFrame(index, t, np.broadcast_to(grey[..., None], (height, width, 3)), grey)
+        bgr = np.asarray(cv2.cvtColor(raw.reshape(height * 3 // 2, width), cv2.COLOR_YUV2BGR_I420), np.uint8)
+        return GreyFrame(index, t, bgr, grey)
 
     def _check_complete(self, code: int, decoded: int, errors: _Complaints) -> None:
         if decoded == 0 and code != 0:
@@ -207,11 +232,30 @@ class CropSource:
         self.truncated = warn_if_truncated(self.path, decoded, self.info.n_frames, whole_file)
 
 
-def _raw_frames(stdout: io.BufferedReader, crop: CropBox, channels: int) -> Iterator[NDArray[np.uint8]]:
-    """Whole frames (h, w, channels) from ffmpeg's output until it ends (a partial last frame is dropped)."""
-    size = crop.width * crop.height * channels
+def luma_readable(info: VideoInfo) -> bool:
+    """Whether ffmpeg can hand over this video's luma and colour (it is installed, and the frames have an even
+    size): then every reader of it, offline or live, feeds the key model the luma, else OpenCV's BGR."""
+    return ffmpeg_available() and info.width % 2 == 0 and info.height % 2 == 0
+
+
+def whole_frames(path: Path | str, start: float = 0.0, duration: float | None = None,
+                 threads: int | None = None) -> CropSource | VideoFileSource:
+    """Whole frames with their colour and the key model's grey (``vmb live --video``, the preview), read so that
+    the model sees what ``vmb transcribe`` reads from the keyboard's crop; OpenCV's frames where
+    :func:`luma_readable` says no."""
+    info = probe(path)
+    if not luma_readable(info):
+        return VideoFileSource(path, start, duration)
+    return CropSource(path, CropBox(0, 0, info.width, info.height), start, duration, threads, pixels="both")
+
+
+def _raw_frames(stdout: io.BufferedReader, size: int, reuse: bool) -> Iterator[NDArray[np.uint8]]:
+    """Each frame's ``size`` bytes from ffmpeg's output until it ends (a partial last frame is dropped); with
+    ``reuse`` every frame comes in the same buffer, valid until the next."""
+    buffer = bytearray(size)
     while True:
-        buffer = bytearray(size)
+        if not reuse:
+            buffer = bytearray(size)
         view = memoryview(buffer)
         filled = 0
         while filled < size:
@@ -219,7 +263,7 @@ def _raw_frames(stdout: io.BufferedReader, crop: CropBox, channels: int) -> Iter
             if not got:
                 return
             filled += got
-        yield np.frombuffer(buffer, np.uint8).reshape(crop.height, crop.width, channels)
+        yield np.frombuffer(buffer, np.uint8)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from bridge import features
 from bridge.decoding import DecoderSettings
 from bridge.errors import CalibrationError, ModelError
 from bridge.rectify import Rectifier, StripSpec
+from bridge.sources import GreyFrame
 from bridge.types import Activations, Frame, KeyboardGeometry
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,8 @@ class KeyTranscriber:
         if (width, height) != tuple(self.geometry.image_size):
             raise CalibrationError(f"frame {frame.index} is {width}x{height} but the calibration is for "
                                    f"{self.geometry.image_size[0]}x{self.geometry.image_size[1]}: recalibrate")
+        if isinstance(frame, GreyFrame):  # a video's own luma: the strip every reader of the file gives
+            return features.grey_to_float(self.rectifier(frame.grey))
         return features.to_gray(self.rectifier(frame.image))
 
     def _activations(self, ready: list[tuple[float, NDArray[np.float32]]]) -> list[Activations]:

@@ -24,6 +24,14 @@ SEEK_LEAD_S = 1.0  # a file source seeks this far before its start and skips for
 
 
 @dataclass(frozen=True, slots=True)
+class GreyFrame(Frame):
+    """A frame that carries the grey levels the key model reads (h, w): the video's own luma in full range
+    (``bridge.features.luma_to_grey``), so that every reader of one file gives the model the same pixels."""
+
+    grey: NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
 class VideoInfo:
     width: int
     height: int
@@ -216,7 +224,7 @@ def looped(source: Iterable[Frame], passes: int | None = None) -> Iterator[Frame
             elif frame.t > last_t:
                 step = frame.t - last_t
             last_t, last_index = frame.t, frame.index
-            yield Frame(offset_index + frame.index, (offset_t or 0.0) + frame.t - first_t, frame.image)
+            yield replace(frame, index=offset_index + frame.index, t=(offset_t or 0.0) + frame.t - first_t)
         if first_t is None or offset_t is None:
             raise VideoError("the looped source gave no frames: check the file and the --start/--duration range")
         offset_t += last_t - first_t + step

@@ -9,13 +9,13 @@ and picks one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.decoding import DecoderSettings, notes_from_edges
 from bridge.errors import CalibrationError, VmbError
-from bridge.ffmpeg_source import CropSource, cropped_geometry, ffmpeg_available, keyboard_crop
+from bridge.ffmpeg_source import CropBox, CropSource, cropped_geometry, keyboard_crop, luma_readable
 from bridge.model import KeyModel
 from bridge.pipeline import EdgeLoop, HandChannels, RollRecorder
 from bridge.preview import PreviewWriter
@@ -38,12 +38,10 @@ class TranscribeOptions:
     threads: int | None = None
     model_path: Path | None = None
     batch_size: int = 16
-    reader: str = "auto"  # for the keys method: ffmpeg (keyboard crop), opencv, auto (ffmpeg when found)
+    # For the keys method: ffmpeg (the keyboard crop's luma; whole frames with the preview), opencv (whole BGR
+    # frames), auto (ffmpeg where it can read the luma, as vmb live --video does: offline equals live).
+    reader: str = "auto"
     decode_threads: int | None = None  # ffmpeg's decoding threads (None: its own choice)
-    # grey: the ffmpeg reader hands over luma only, about 1.5x faster end to end than BGR (docs/benchmarks.md),
-    # within a grey level or two of OpenCV's BGR-to-grey. Off by default: BGR gives bit for bit the strips a
-    # live run reads, so offline output equals what live would have sent.
-    grey: bool = False
     hands: HandChannels = field(default_factory=HandChannels)
     decoder: DecoderSettings | None = None  # None: the settings the model card recommends
 
@@ -97,7 +95,7 @@ def transcribe_video(video: Path, geometry: KeyboardGeometry, options: Transcrib
                      roll: RollRecorder | None = None) -> Transcription:
     method = choose_method(video, geometry, options)
     if method == "falling":
-        return _transcribe_falling(VideoFileSource(video, options.start, options.duration), geometry, progress)
+        return _transcribe_falling(video, geometry, options, progress)
     model = KeyModel.load(options.model_path, options.threads)
     source, model_geometry = _key_frames(video, geometry, model.card.strip, options, colour=preview is not None)
     loop = EdgeLoop(model_geometry, model, options.decoder or model.card.decoder, options.hands)
@@ -135,18 +133,21 @@ def transcribe_video(video: Path, geometry: KeyboardGeometry, options: Transcrib
 
 def _key_frames(video: Path, geometry: KeyboardGeometry, strip: StripSpec, options: TranscribeOptions,
                 colour: bool) -> tuple[VideoFileSource | CropSource, KeyboardGeometry]:
-    """The frames for the key model and the calibration that fits them: the keyboard's grey crop decoded by
-    ffmpeg (fast), or whole colour frames through OpenCV (for the preview, or without ffmpeg)."""
+    """The frames for the key model and the calibration that fits them: the luma of the keyboard's crop decoded
+    by ffmpeg (fast), whole frames with colour and luma (the preview), or OpenCV's BGR frames (without ffmpeg).
+    The luma paths give the same strips as vmb live --video reads (bridge.ffmpeg_source)."""
     wanted = options.reader
     if wanted == "auto":
-        wanted = "ffmpeg" if not colour and ffmpeg_available() else "opencv"
+        wanted = "ffmpeg" if luma_readable(probe(video)) else "opencv"
         log.info("frame reader: %s (auto)", wanted)
     if wanted == "opencv":
         return VideoFileSource(video, options.start, options.duration), geometry
     if colour:
-        raise VmbError("the preview needs whole colour frames: read them with the opencv (or auto) reader")
+        info = probe(video)
+        whole = CropBox(0, 0, info.width, info.height)
+        return CropSource(video, whole, options.start, options.duration, options.decode_threads, "both"), geometry
     crop = keyboard_crop(geometry, strip)
-    source = CropSource(video, crop, options.start, options.duration, options.decode_threads, grey=options.grey)
+    source = CropSource(video, crop, options.start, options.duration, options.decode_threads, "grey")
     return source, cropped_geometry(geometry, crop)
 
 
@@ -179,12 +180,29 @@ def _count_until(items: Sequence[Activations] | Sequence[NoteEdge], t: float, st
     return end
 
 
-def _transcribe_falling(source: VideoFileSource, geometry: KeyboardGeometry,
+def _transcribe_falling(video: Path, geometry: KeyboardGeometry, options: TranscribeOptions,
                         progress: Progress | None) -> Transcription:
-    from bridge.falling import transcribe_falling
+    """Falling notes from the rows of the frame the method samples, decoded by ffmpeg (the same notes as whole
+    frames, several times faster: bridge.falling_source), or from OpenCV's whole frames (reader opencv, or
+    without ffmpeg)."""
+    from bridge.falling import FallingResult, transcribe_falling
+    from bridge.falling_source import falling_frames, falling_view, transcribe_stripes
+    from bridge.ffmpeg_source import ffmpeg_available
 
-    counted = _CountingFrames(source, progress)
-    result = transcribe_falling(counted, geometry)
+    reader = options.reader
+    if reader == "auto":
+        reader = "ffmpeg" if ffmpeg_available() else "opencv"
+        log.info("frame reader: %s (auto)", reader)
+    result: FallingResult
+    if reader == "opencv":
+        source: VideoFileSource | CropSource = VideoFileSource(video, options.start, options.duration)
+        counted = _CountingFrames(source, progress)
+        result = transcribe_falling(counted, geometry)
+    else:
+        view = falling_view(geometry)
+        source = falling_frames(video, view, options.start, options.duration, options.decode_threads)
+        counted = _CountingFrames(prefetched(source), progress)
+        result = transcribe_stripes(counted, view)
     return Transcription(list(result.notes), "falling", geometry, counted.count, source.truncated,
                          tuple(result.part_colours))
 
@@ -192,7 +210,7 @@ def _transcribe_falling(source: VideoFileSource, geometry: KeyboardGeometry,
 class _CountingFrames:
     """Passes frames through and reports progress every 16 frames."""
 
-    def __init__(self, source: VideoFileSource, progress: Progress | None) -> None:
+    def __init__(self, source: Iterable[Frame], progress: Progress | None) -> None:
         self.source, self.progress, self.count = source, progress, 0
 
     def __iter__(self) -> Iterator[Frame]:

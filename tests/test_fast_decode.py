@@ -13,9 +13,9 @@ import pytest
 
 from bridge.errors import VideoError
 from bridge.features import STRIP_SPEC
-from bridge.ffmpeg_source import CropBox, CropSource, cropped_geometry, keyboard_crop
+from bridge.ffmpeg_source import CropBox, CropSource, cropped_geometry, keyboard_crop, whole_frames
 from bridge.rectify import Rectifier, StripSpec
-from bridge.sources import VideoFileSource
+from bridge.sources import GreyFrame, VideoFileSource, looped
 from bridge.synth import RenderConfig, render_to_files, true_geometry
 from bridge.synth.notes_io import read_notes
 from bridge.transcribe import TranscribeOptions, transcribe_video
@@ -80,15 +80,50 @@ def test_crop_frames_are_opencvs_pixels_with_opencvs_timestamps(clip: tuple[Path
     crop = keyboard_crop(geometry, STRIP_SPEC)
     assert crop.width * crop.height < 640 * 360 / 2, "the crop should hold the keyboard, not the frame"
     reference = list(VideoFileSource(video))
-    fast = list(CropSource(video, crop))
-    grey = list(CropSource(video, crop, grey=True, threads=1))
+    fast = list(CropSource(video, crop, pixels="bgr"))
+    grey = list(CropSource(video, crop, pixels="grey", threads=1))
     assert len(fast) == len(grey) == len(reference) == 90
     for ours, theirs, luma in zip(fast, reference, grey, strict=True):
         assert (ours.index, ours.t) == (theirs.index, theirs.t) == (luma.index, luma.t)
         part = theirs.image[crop.y:crop.y + crop.height, crop.x:crop.x + crop.width]
         assert np.array_equal(ours.image, part)
-        difference = luma.image[..., 0].astype(int) - cv2.cvtColor(part, cv2.COLOR_BGR2GRAY).astype(int)
+        assert isinstance(luma, GreyFrame) and np.array_equal(luma.image[..., 1], luma.grey)
+        difference = luma.grey.astype(int) - cv2.cvtColor(part, cv2.COLOR_BGR2GRAY).astype(int)
         assert np.abs(difference).mean() < 1.5 and np.percentile(np.abs(difference), 99) <= 3
+
+
+def test_whole_frames_carry_exactly_the_grey_of_the_crop_and_opencvs_colour(clip: tuple[Path, KeyboardGeometry],
+                                                                           tmp_path: Path) -> None:
+    """Live reads whole frames, transcribe the keyboard's crop: both give the model the same grey levels."""
+    video, geometry = clip
+    crop = keyboard_crop(geometry, STRIP_SPEC)
+    whole = list(whole_frames(video, start=1.0, duration=1.0))
+    cropped = list(CropSource(video, crop, start=1.0, duration=1.0))
+    reference = list(VideoFileSource(video, start=1.0, duration=1.0))
+    assert len(whole) == len(cropped) == len(reference) == 30
+    for full, part, theirs in zip(whole, cropped, reference, strict=True):
+        assert isinstance(full, GreyFrame) and isinstance(part, GreyFrame)
+        assert (full.index, full.t) == (part.index, part.t) == (theirs.index, theirs.t)
+        assert np.array_equal(full.grey[crop.y:crop.y + crop.height, crop.x:crop.x + crop.width], part.grey)
+        colour = full.image.astype(int) - theirs.image.astype(int)
+        assert full.image.shape == theirs.image.shape and np.abs(colour).mean() < 2
+    # vmb live --video --loop plays them again on one timeline, still with their grey levels
+    again = list(looped(whole_frames(video, duration=0.2), passes=2))
+    assert len(again) == 12 and all(isinstance(f, GreyFrame) for f in again) and again[6].t == pytest.approx(0.2)
+    # ffmpeg's own luma-to-grey conversion is the table's, level for level
+    ffmpeg_grey = subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-frames:v", "1", "-vf", "format=gray",
+                                  "-f", "rawvideo", "-"], capture_output=True, check=True, timeout=60).stdout
+    first = next(iter(whole_frames(video)))
+    assert isinstance(first, GreyFrame)
+    assert np.array_equal(np.frombuffer(ffmpeg_grey, np.uint8).reshape(first.grey.shape), first.grey)
+
+
+def test_odd_sized_video_is_read_by_opencv_live_and_offline(tmp_path: Path) -> None:
+    odd = encode(tmp_path / "odd.mkv", "-f", "lavfi", "-i", "testsrc=size=161x121:rate=10:duration=1",
+                 "-c:v", "libx264", "-pix_fmt", "yuv444p")
+    assert isinstance(whole_frames(odd), VideoFileSource)
+    with pytest.raises(VideoError, match="even"):
+        CropSource(odd, CropBox(0, 0, 161, 121), pixels="both")
 
 
 def test_time_range_and_variable_frame_rate_keep_each_frames_own_time(tmp_path: Path) -> None:
@@ -100,7 +135,7 @@ def test_time_range_and_variable_frame_rate_keep_each_frames_own_time(tmp_path: 
     crop = CropBox(16, 8, 96, 64)
     for start, duration in ((0.0, None), (0.3, 1.0), (1.25, None), (2.0, 0.5)):
         reference = list(VideoFileSource(vfr, start, duration))
-        fast = list(CropSource(vfr, crop, start, duration))
+        fast = list(CropSource(vfr, crop, start, duration, pixels="bgr"))
         assert [f.t for f in fast] == [f.t for f in reference] and reference
         assert all(np.array_equal(a.image, b.image[8:72, 16:112]) for a, b in zip(fast, reference, strict=True))
     times = np.diff([f.t for f in CropSource(vfr, crop)])
@@ -175,18 +210,19 @@ def _matched(a: list[Note], b: list[Note]) -> list[tuple[Note, Note]]:
     return [(n, by_onset[(n.pitch, round(n.start, 6))]) for n in a if (n.pitch, round(n.start, 6)) in by_onset]
 
 
-def test_fast_path_transcribes_the_same_notes_as_the_opencv_path(clip: tuple[Path, KeyboardGeometry]) -> None:
+def test_luma_paths_transcribe_the_same_notes_and_near_the_opencv_path(clip: tuple[Path, KeyboardGeometry],
+                                                                       tmp_path: Path) -> None:
     video, geometry = clip
-    notes = {reader: transcribe_video(video, geometry, TranscribeOptions(method="keys", reader=reader,
-                                                                         grey=False)).notes
-             for reader in ("opencv", "ffmpeg")}
-    assert len(notes["opencv"]) >= 5
-    assert notes["ffmpeg"] == notes["opencv"]
-    # The grey crop is within a grey level or two of OpenCV's pixels: the documented tolerance is the same
-    # onsets (pitch and frame) for at least 95% of the notes and velocities within 3.
-    grey = transcribe_video(video, geometry, TranscribeOptions(method="keys", reader="ffmpeg", grey=True)).notes
-    matched = _matched(notes["opencv"], grey)
-    assert len(matched) >= 0.95 * max(len(grey), len(notes["opencv"]))
+    crop = transcribe_video(video, geometry, TranscribeOptions(method="keys", reader="ffmpeg")).notes
+    # the preview reads whole frames (as vmb live --video does): the same notes as the keyboard's crop
+    whole = transcribe_video(video, geometry, TranscribeOptions(method="keys", reader="ffmpeg"),
+                             preview=tmp_path / "preview.mp4").notes
+    assert len(crop) >= 5 and whole == crop
+    # OpenCV's BGR is within a grey level or two of the luma: the documented tolerance is the same onsets
+    # (pitch and frame) for at least 95% of the notes and velocities within 3.
+    opencv = transcribe_video(video, geometry, TranscribeOptions(method="keys", reader="opencv")).notes
+    matched = _matched(opencv, crop)
+    assert len(matched) >= 0.95 * max(len(crop), len(opencv))
     assert all(abs(a.velocity - b.velocity) <= 3 for a, b in matched)
 
 

@@ -126,3 +126,24 @@ def test_transcribes_a_rendered_performance(model: KeyModel) -> None:
     found = notes_from_edges(decode(activations, settings=model.card.decoder, end_time=3.0))
     result = score(notes, found, fps=30.0)
     assert result.onset_100ms.f1 >= 0.8, (result, found)
+
+
+def test_streamed_inputs_are_the_offline_inputs_bit_for_bit_and_grey_frames_read_their_grey(model: KeyModel) -> None:
+    from bridge.features import FeatureStream, clip_backgrounds, model_input, window_indices
+    from bridge.sources import GreyFrame
+
+    rng = np.random.default_rng(5)
+    greys = rng.random((12, 8, 24), dtype=np.float32)
+    stream = FeatureStream()
+    streamed = [x for i, g in enumerate(greys) for _, x in stream.push(g, i / 30)] + [x for _, x in stream.flush()]
+    backgrounds = clip_backgrounds(greys)
+    for i, inputs in enumerate(streamed):
+        assert np.array_equal(inputs, model_input(greys[window_indices(i, len(greys))], backgrounds[i]))
+    # A frame that carries its grey levels is read from them, not from its (here deliberately other) colour.
+    images = [rng.integers(0, 255, (90, 320, 3), dtype=np.uint8) for _ in range(4)]
+    as_grey = [GreyFrame(i, i / 30, np.zeros_like(image), image[..., 1].copy()) for i, image in enumerate(images)]
+    as_bgr = [Frame(i, i / 30, np.repeat(image[..., 1:2], 3, axis=2)) for i, image in enumerate(images)]
+    grey_run, bgr_run = KeyTranscriber(_geometry(61), model), KeyTranscriber(_geometry(61), model)
+    a = grey_run.push_many(as_grey) + grey_run.flush()
+    b = bgr_run.push_many(as_bgr) + bgr_run.flush()
+    assert all(np.array_equal(x.onset, y.onset) and np.array_equal(x.frame, y.frame) for x, y in zip(a, b, strict=True))

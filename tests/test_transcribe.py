@@ -9,6 +9,7 @@ import pytest
 
 from bridge.cli import main
 from bridge.decoding import notes_from_edges
+from bridge.ffmpeg_source import whole_frames
 from bridge.midi import read_midi
 from bridge.pipeline import edge_stream
 from bridge.scoring import score
@@ -50,12 +51,16 @@ def test_transcribes_a_rendered_performance(clip: tuple[Path, Path, list[Note], 
 
 
 def test_offline_equals_live(clip: tuple[Path, Path, list[Note], Path]) -> None:
-    """The batched offline run and the frame-by-frame live loop send the same notes."""
+    """The batched offline run (the keyboard's crop) and the frame-by-frame live loop (whole frames, as vmb live
+    --video reads them) send the same notes; with OpenCV's frames on both sides too."""
     video, calibration, _, _ = clip
     geometry = KeyboardGeometry.load(calibration)
     offline = transcribe_video(video, geometry, TranscribeOptions(method="keys", batch_size=7)).notes
-    edges = [e for _, frame_edges in edge_stream(VideoFileSource(video), geometry) for e in frame_edges]
+    edges = [e for _, frame_edges in edge_stream(whole_frames(video), geometry) for e in frame_edges]
     assert notes_from_edges(edges) == offline
+    opencv = transcribe_video(video, geometry, TranscribeOptions(method="keys", reader="opencv")).notes
+    edges = [e for _, frame_edges in edge_stream(VideoFileSource(video), geometry) for e in frame_edges]
+    assert notes_from_edges(edges) == opencv
 
 
 def test_truncated_video_keeps_what_decoded(clip: tuple[Path, Path, list[Note], Path],

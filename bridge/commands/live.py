@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bridge.errors import VmbError
+from bridge.ffmpeg_source import whole_frames
 from bridge.journal import Journal
 from bridge.live import LiveRunner, Sink, VideoEdgeSource
 from bridge.live_presets import DawPreset, LivePreset, bundled_path, load_daw_preset, load_live_preset
@@ -23,7 +24,7 @@ from bridge.mtc import RATES, MtcPacer, MtcWriter
 from bridge.osc import ControlDispatcher, ControlServer, OscSink, parse_host_port
 from bridge.scoring import load_notes
 from bridge.service import READY_PREFIX
-from bridge.sources import CameraSource, Clock, Pacer, ReplaySource, VideoFileSource, looped, paced, prefetched
+from bridge.sources import CameraSource, Clock, Pacer, ReplaySource, looped, paced, prefetched
 from bridge.types import Frame, KeyboardGeometry
 
 NAME = "live"
@@ -125,7 +126,8 @@ def _video_source(args: argparse.Namespace, session: _Session) -> VideoEdgeSourc
         video = Path(args.video)
 
         def video_frames(start: float, halt: threading.Event) -> Iterable[Frame]:
-            frames: Iterable[Frame] = VideoFileSource(video, start=args.start + start)
+            # read as vmb transcribe reads it (the luma where ffmpeg can), so the notes equal the offline ones
+            frames: Iterable[Frame] = whole_frames(video, start=args.start + start)
             if args.loop:
                 frames = looped(frames)
             frames = prefetched(frames, depth=4)  # decoding overlaps the key model

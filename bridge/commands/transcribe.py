@@ -44,8 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="notes below this MIDI pitch go to the left hand's track (default 60, middle C)")
     parser.add_argument("--model", type=Path, help="key model (.onnx with its card.json beside it)")
     parser.add_argument("--reader", choices=READERS, default="auto",
-                        help="frame reading for the keys method: ffmpeg (only the keyboard, fast), opencv (whole "
-                             "frames), auto (default: ffmpeg when installed, opencv with --preview)")
+                        help="frame reading for the keys method: ffmpeg (the luma of only the keyboard, fast; whole "
+                             "frames with --preview), opencv (whole BGR frames), auto (default: ffmpeg when installed; "
+                             "vmb live --video reads the same way, so both give the same notes)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,96 @@
+"""The falling-notes method fed from ffmpeg's stacked stripes: the very pixels and notes of whole frames."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.cli import main
+from bridge.falling import transcribe_falling
+from bridge.falling_sampling import SamplePoints
+from bridge.falling_source import MAX_STRIPES, _stripes, falling_frames, falling_view, transcribe_stripes
+from bridge.midi import read_midi
+from bridge.sources import VideoFileSource
+from bridge.synth.render import RenderConfig, render_to_files, true_geometry
+from bridge.transcribe import TranscribeOptions, transcribe_video
+from bridge.types import KeyboardGeometry, Note
+
+
+def _excerpt(shared: Path, start: float, seconds: float) -> list[Note]:
+    notes = read_midi(shared / "midi" / "miditest" / "10.mid").notes
+    return [Note(n.start - start + 0.6, min(n.end, start + seconds) - start + 0.6, n.pitch, n.velocity)
+            for n in notes if start <= n.start < start + seconds - 0.3]
+
+
+@pytest.fixture(scope="module", params=["synthesia", "hybrid"])
+def clip(request: pytest.FixtureRequest, shared_data: Path,
+         tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, KeyboardGeometry]:
+    style = str(request.param)
+    notes = _excerpt(shared_data, 4.0, 2.5)
+    video = tmp_path_factory.mktemp(style) / "v.mp4"
+    config = RenderConfig(style=style, seed=3, size=(640, 360), fps=30, duration=max(n.end for n in notes) + 0.3)
+    labels = render_to_files(notes, config, video, None)
+    return video, true_geometry(labels)
+
+
+def test_stripes_hold_every_sample_point_with_opencvs_pixels(clip: tuple[Path, KeyboardGeometry]) -> None:
+    video, geometry = clip
+    view = falling_view(geometry)
+    width, height = geometry.image_size
+    assert view.crop.width * view.crop.height < width * height / 4
+    whole = SamplePoints.from_geometry(geometry)
+    assert view.points.pitches == whole.pitches and view.points.n_rows == whole.n_rows
+    pairs = list(zip(VideoFileSource(video), falling_frames(video, view), strict=True))
+    assert len(pairs) > 60
+    for frame, stripes in pairs:
+        assert (stripes.index, stripes.t) == (frame.index, frame.t)
+        ours, theirs = view.points.read(stripes.image), whole.read(frame.image)
+        assert np.array_equal(ours.keys, theirs.keys) and np.array_equal(ours.band, theirs.band)
+        assert ours.contrast == theirs.contrast
+
+
+def test_transcription_from_stripes_equals_whole_frames(clip: tuple[Path, KeyboardGeometry]) -> None:
+    video, geometry = clip
+    whole = transcribe_falling(VideoFileSource(video), geometry)
+    view = falling_view(geometry)
+    assert len(whole.notes) >= 5
+    assert transcribe_stripes(falling_frames(video, view), view) == whole
+    fast = transcribe_video(video, geometry, TranscribeOptions(method="falling", reader="ffmpeg", decode_threads=2))
+    slow = transcribe_video(video, geometry, TranscribeOptions(method="falling", reader="opencv"))
+    assert (fast.notes, fast.part_colours, fast.n_frames) == (slow.notes, slow.part_colours, slow.n_frames)
+    assert fast.notes == whole.notes
+
+
+def test_a_time_range_reads_the_same_frames(clip: tuple[Path, KeyboardGeometry]) -> None:
+    video, geometry = clip
+    view = falling_view(geometry)
+    ours = [(f.index, f.t) for f in falling_frames(video, view, start=1.0, duration=1.0)]
+    assert ours == [(f.index, f.t) for f in VideoFileSource(video, 1.0, 1.0)]
+    assert len(ours) == 30
+
+
+@given(st.sets(st.integers(0, 539), min_size=1, max_size=200))
+def test_stripes_are_even_sorted_and_cover_every_sampled_row(rows: set[int]) -> None:
+    stripes = _stripes(np.unique(np.array(sorted(rows)) // 2), 540)
+    assert 1 <= len(stripes) <= MAX_STRIPES
+    assert all(top % 2 == 0 and height % 2 == 0 and height > 0 for top, height in stripes)
+    assert all(a + h < b for (a, h), (b, _) in itertools.pairwise(stripes))
+    assert all(any(top <= row < top + height for top, height in stripes) for row in rows)
+
+
+def test_a_file_that_is_not_a_video_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        clip: tuple[Path, KeyboardGeometry]) -> None:
+    _, geometry = clip
+    fake, calibration = tmp_path / "fake.mp4", tmp_path / "calibration.json"
+    fake.write_bytes(b"not a video at all" * 100)
+    geometry.save(calibration)
+    code = main(["transcribe", str(fake), "-o", str(tmp_path / "x.mid"), "--method", "falling",
+                 "--calibration", str(calibration)])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1 and "transcribe: error:" in error
+    assert not (tmp_path / "x.mid").exists()

@@ -1,8 +1,10 @@
 """Landmarks at 720p and gesture-to-MIDI latency.
 
 1. Throughput of mediapipe on a rendered 1280x720 H.264 clip (frames decoded before timing): full frames
-   against frames shrunk to 640 px (the default), the lite hand model, hands + pose; and ``extract_landmarks``
-   end to end (decoding in a reader thread beside detection). Error against the renderer's hand labels.
+   against frames shrunk to 640 or 320 px (640 is the default), the lite hand model, hands + pose (every frame
+   and every 3rd frame); where the CPU time goes (palm detector alone, two tracked hands, picture conversion);
+   and ``extract_landmarks_from_video`` end to end (decoding included), one process against time segments in
+   two processes side by side. Hands found and error against the renderer's hand labels.
 2. The 16 real keyboard photos as still frames: what mediapipe finds there.
 3. Gesture-to-MIDI latency in live use: ``vmb live --gestures mixer``'s path (``VideoEdgeSource`` with the key
    model and ``GestureControl``, ``LiveRunner``, ``MidiSink``) on the clip paced at 30 fps, out of a JACK
@@ -16,11 +18,14 @@ import os
 import platform
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import cv2
@@ -31,7 +36,13 @@ from numpy.typing import NDArray
 from bridge.foley import foley
 from bridge.foley_presets import load_foley_preset
 from bridge.gesture_control import GestureControl
-from bridge.landmarks import LandmarkDetector, LandmarkTracks, extract_landmarks, stack_frames
+from bridge.landmarks import (
+    FrameLandmarks,
+    LandmarkDetector,
+    LandmarkTracks,
+    extract_landmarks_from_video,
+    stack_frames,
+)
 from bridge.midi import read_midi
 from bridge.motion_synth import tracks_from_synth_labels
 from bridge.sources import Pacer, VideoFileSource, paced
@@ -40,30 +51,53 @@ from bridge.types import Frame
 
 TITLE = "Landmarks (mediapipe hands and pose) and gesture latency"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-CLIP_S = 10.0
+CLIP_S = 20.0  # end to end; the detector table uses its first DETECTOR_S
+DETECTOR_S = 10.0
 LATENCY_S = 8.0
-DETECTORS = (  # label, pose, hand model, detect width
-    ("hands, full model, full 1280x720 frames", False, 1, None),
-    ("hands, full model, shrunk to 640 px (default)", False, 1, 640),
-    ("hands, lite model (`--lite`), 640 px", False, 0, 640),
-    ("hands + pose (`--pose`), 640 px", True, 1, 640),
+DETECTORS = (  # label, pose, hand model, detect width, pose every
+    ("hands, full model, full 1280x720 frames", False, 1, None, 1),
+    ("hands, full model, shrunk to 640 px (default)", False, 1, 640, 1),
+    ("hands, full model, shrunk to 320 px", False, 1, 320, 1),
+    ("hands, lite model (`--lite`), 640 px", False, 0, 640, 1),
+    ("hands + pose (`--pose`), 640 px", True, 1, 640, 1),
+    ("hands + pose on every 3rd frame (`--pose --pose-every 3`), 640 px", True, 1, 640, 3),
+)
+DEFAULT_ROW, POSE_ROWS = 1, (4, 5)
+END_TO_END = (  # label, workers, hand model
+    ("one process (`--workers 1`), full model", 1, 1),
+    ("two time segments side by side (`--workers 2`, the default on 2 cores), full model", 2, 1),
+    ("one process, lite model (`--lite --workers 1`)", 1, 0),
+    ("two time segments side by side, lite model (`--lite --workers 2`)", 2, 0),
 )
 
 
 def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds of this process and of its children that have ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _timed(frames: list[Frame], pose: bool, hand_model: int, width: int | None) -> tuple[LandmarkTracks, float, float]:
-    """Tracks, wall seconds and CPU seconds per frame (model loading excluded)."""
-    with LandmarkDetector(pose=pose, hand_model=hand_model, detect_width=width) as detector:
-        detector.process(frames[0])
-        wall, cpu = time.perf_counter(), _cpu()
-        results = [detector.process(frame) for frame in frames]
-        wall, cpu = time.perf_counter() - wall, _cpu() - cpu
+def _timed(frames: list[Frame]) -> list[tuple[LandmarkTracks, float, NDArray[np.float64]]]:
+    """Per detector of DETECTORS: tracks, wall seconds per frame and the CPU seconds of each frame (model
+    loading excluded). The detectors take turns frame by frame, so a burst of load on a shared machine
+    hits them all alike and their differences stay fair."""
     size = (frames[0].image.shape[1], frames[0].image.shape[0])
-    return stack_frames(results, size, pose), wall / len(frames), cpu / len(frames)
+    with ExitStack() as stack:
+        detectors = [stack.enter_context(LandmarkDetector(pose=pose, hand_model=model, detect_width=width,
+                                                          pose_every=every))
+                     for _, pose, model, width, every in DETECTORS]
+        for detector in detectors:
+            detector.process(frames[0])
+        results: list[list[FrameLandmarks]] = [[] for _ in detectors]
+        wall, cpu = np.zeros(len(detectors)), np.zeros((len(detectors), len(frames)))
+        for i, frame in enumerate(frames):
+            for k, detector in enumerate(detectors):
+                began, began_cpu = time.perf_counter(), _cpu()
+                results[k].append(detector.process(frame))
+                wall[k] += time.perf_counter() - began
+                cpu[k, i] = _cpu() - began_cpu
+    return [(stack_frames(found, size, DETECTORS[k][1]), wall[k] / len(frames), cpu[k])
+            for k, found in enumerate(results)]
 
 
 def _errors(tracks: LandmarkTracks, truth: NDArray[np.float32]) -> tuple[list[float], list[bool]]:
@@ -84,28 +118,92 @@ def _render(folder: Path, seconds: float, seed: int) -> tuple[Path, Path]:
     return video, labels
 
 
-def throughput(video: Path, labels_path: Path) -> tuple[list[str], LandmarkTracks]:
-    frames = list(VideoFileSource(video))
-    truth = np.load(labels_path)["hand_landmarks"][..., :2]
-    lines = ["| detector | frames/s (wall) | CPU ms per frame | hands per frame (of 2) | median error | right slot |",
-             "|---|---|---|---|---|---|"]
-    default_tracks = None
-    for label, pose, model, width in DETECTORS:
-        tracks, wall, cpu = _timed(frames, pose, model, width)
-        errors, right = _errors(tracks, truth)
-        median = f"{np.median(errors):.1f} px" if errors else "-"
-        lines.append(f"| {label} | {1 / wall:.0f} | {cpu * 1000:.1f} | {tracks.hand_present().sum(axis=1).mean():.2f} "
-                     f"| {median} | {np.mean(right) if right else 0:.0%} |")
-        default_tracks = tracks if width == 640 and model == 1 and not pose else default_tracks
-    del frames
-    wall, cpu = time.perf_counter(), _cpu()
-    tracks = extract_landmarks(VideoFileSource(video))
-    wall, cpu = time.perf_counter() - wall, _cpu() - cpu
-    lines.append(f"| `extract_landmarks` end to end: H.264 decoding in a reader thread + default detector | "
-                 f"{tracks.n_frames / wall:.0f} | {1000 * cpu / tracks.n_frames:.1f} (decoding included) | "
-                 f"{tracks.hand_present().sum(axis=1).mean():.2f} | | |")
-    assert default_tracks is not None
+def _quality(tracks: LandmarkTracks, truth: NDArray[np.float32]) -> str:
+    """Table cells: hands per frame, median error, right slot."""
+    errors, right = _errors(tracks, truth)
+    median = f"{np.median(errors):.1f} px" if errors else "-"
+    return f"{tracks.hand_present().sum(axis=1).mean():.2f} | {median} | {np.mean(right) if right else 0:.0%}"
+
+
+def _palm_share(tracks: LandmarkTracks) -> float:
+    """Share of frames where mediapipe runs its palm detector: the frame before tracked fewer than 2 hands."""
+    counts = tracks.hand_present().sum(axis=1)
+    return float(np.mean(np.concatenate([[True], counts[:-1] < 2])))
+
+
+def throughput(frames: list[Frame], truth: NDArray[np.float32]) -> tuple[list[str], LandmarkTracks]:
+    lines = ["| detector | frames/s (wall) | CPU ms per frame | hands per frame (of 2) | median error | right slot "
+             "| frames with palm detection |", "|---|---|---|---|---|---|---|"]
+    timed = _timed(frames)
+    for (label, *_), (tracks, wall, cpu) in zip(DETECTORS, timed, strict=True):
+        lines.append(f"| {label} | {1 / wall:.0f} | {1000 * np.mean(cpu):.1f} | {_quality(tracks, truth)} "
+                     f"| {_palm_share(tracks):.0%} |")
+    default_tracks, _, default_cpu = timed[DEFAULT_ROW]
+    counts = default_tracks.hand_present().sum(axis=1)
+    palm = np.concatenate([[True], counts[:-1] < 2])
+    tracked_two = ~palm & (counts == 2)
+    pose_cost = [float(np.mean(timed[row][2] - default_cpu)) for row in POSE_ROWS]
+    lines += ["", "Where the CPU time of the default detector goes (same run; medians over frames, pose: means):", "",
+              "| part | CPU ms per frame |", "|---|---|",
+              f"| frames tracking two hands, no palm detection: the hand model on two hands | "
+              f"{1000 * np.median(default_cpu[tracked_two]):.1f} |",
+              f"| frames with palm detection | {1000 * np.median(default_cpu[palm]):.1f} |",
+              f"| pose on every frame: hands + pose minus hands, frame by frame | {1000 * pose_cost[0]:.1f} |",
+              f"| pose on every 3rd frame, the same way | {1000 * pose_cost[1]:.1f} |"]
+    lines += _parts(frames[0].image)
     return lines, default_tracks
+
+
+def _parts(image: NDArray[np.uint8], n: int = 60) -> list[str]:
+    """CPU per frame of the palm detector alone (an empty picture, searched every frame), of pose alone on
+    a picture without a person (its person detector), and of shrinking + colour conversion."""
+    empty = np.full_like(image, 90)
+    rows = []
+    for label, hand_model, pose in (("palm detector alone, full model (no hand in the picture)", 1, False),
+                                    ("palm detector alone, lite model", 0, False),
+                                    ("pose's person detector (nobody in the picture; hands + pose minus hands)", 1,
+                                     True)):
+        with LandmarkDetector(pose, hand_model=hand_model, search_every=1) as detector:
+            detector.process(Frame(0, 0.0, empty))
+            began = _cpu()
+            for i in range(n):
+                detector.process(Frame(i, i / 30, empty))
+            rows.append((label, (_cpu() - began) / n))
+    rows[2] = (rows[2][0], rows[2][1] - rows[0][1])
+    began = _cpu()
+    for _ in range(n):
+        small = cv2.resize(image, (640, 360), interpolation=cv2.INTER_AREA)
+        cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    rows.append(("shrinking 1280x720 to 640 px + BGR to RGB", (_cpu() - began) / n))
+    return [f"| {label} | {1000 * seconds:.1f} |" for label, seconds in rows]
+
+
+def end_to_end(video: Path, truth: NDArray[np.float32]) -> list[str]:
+    """``extract_landmarks_from_video`` on the whole clip, decoding and worker start-up included; each row the
+    faster of two runs (the rows alternate, so a burst of load on the shared machine does not hit one row)."""
+    best: dict[str, tuple[float, float, LandmarkTracks]] = {}
+    for order in (END_TO_END, END_TO_END[::-1]):
+        for label, workers, model in order:
+            wall, cpu = time.perf_counter(), _cpu()
+            tracks = extract_landmarks_from_video(video, workers=workers, min_segment_s=CLIP_S / 2, hand_model=model)
+            wall, cpu = time.perf_counter() - wall, _cpu() - cpu
+            if label not in best or wall < best[label][0]:
+                best[label] = (wall, cpu, tracks)
+    lines = ["| `vmb landmarks` path, whole clip, decoding included (faster of 2 runs) | frames/s (wall) | CPU ms per "
+             "frame (all processes) | hands per frame (of 2) | median error | right slot |",
+             "|---|---|---|---|---|---|"]
+    for label, (wall, cpu, tracks) in best.items():
+        lines.append(f"| {label} | {tracks.n_frames / wall:.0f} | {1000 * cpu / tracks.n_frames:.1f} "
+                     f"| {_quality(tracks, truth)} |")
+    return [*lines, "", f"Starting a worker (a fresh Python process importing mediapipe and loading its models): "
+            f"{_worker_start():.1f} s wall here, paid once per worker and video."]
+
+
+def _worker_start() -> float:
+    script = "import bridge.landmarks as l; l.LandmarkDetector().close()"
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    return time.perf_counter() - began
 
 
 def real_photos() -> tuple[int, int]:
@@ -227,9 +325,12 @@ def main() -> list[str]:
              f"`vmb synth` miditest 5, style grand, 1280x720, {CLIP_S:.0f} s at 30 fps (H.264).", ""]
     with tempfile.TemporaryDirectory() as tmp:
         video, labels_path = _render(Path(tmp), CLIP_S, 2)
-        table, tracks = throughput(video, labels_path)
-        lines += table
+        truth = np.load(labels_path)["hand_landmarks"][..., :2]
+        table, tracks = throughput(list(VideoFileSource(video, 0.0, DETECTOR_S)), truth)
+        lines += [*table, "", *end_to_end(video, truth), "",
+                  f"Load average at the end of these tables: {os.getloadavg()[0]:.1f}."]
         _, onsets = tracks_from_synth_labels(labels_path)
+        onsets = onsets[onsets < DETECTOR_S]
         notes = foley(tracks, load_foley_preset("piano")).track.notes
         f1 = mir_eval.onset.f_measure(onsets, np.array(sorted({n.start for n in notes})), window=0.1)
         found, photos = real_photos()

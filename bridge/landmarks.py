@@ -8,7 +8,10 @@ a whole video are a :class:`LandmarkTracks`, saved as ``.npz`` (layout in docs/l
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from numpy.typing import NDArray
 
 from bridge.errors import InputFileError, SystemDependencyError, VmbError
 from bridge.smoothing import OneEuroFilter, OneEuroSettings
-from bridge.sources import prefetched
+from bridge.sources import VideoFileSource, prefetched, probe
 from bridge.types import Frame, Hands
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,9 @@ DARK_LUMA = 25.0  # mean 8-bit luma below which a frame counts as too dark to se
 DETECT_WIDTH = 640  # frames are shrunk to this width before mediapipe (its models run at 192-256 px)
 MIN_DETECT_WIDTH = 128
 SEARCH_EVERY = 2  # while no hand is seen, look for one in every 2nd frame
+MAX_WORKERS = 4
+MIN_SEGMENT_S = 30.0  # shorter segments are not worth a worker: each pays 2-4 s (wall) to start
+SEGMENT_WARMUP_S = 1.0  # a segment after the first starts this early, so its tracker and filters have settled
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,20 +202,24 @@ class LandmarkDetector:
     192-256 px anyway; points come back in the original frame's pixels), into buffers reused from frame
     to frame. mediapipe tracks hands from frame to frame and runs its palm detector only while it tracks
     fewer than two; while no hand at all is seen, only every ``search_every``-th frame is searched (a hand
-    that comes into view is found within that many frames).
+    that comes into view is found within that many frames). Pose, which costs about as much as two hands, runs on
+    every ``pose_every``-th frame and is held in between (:func:`interpolate_held_pose` fills offline).
     """
 
     def __init__(self, pose: bool = False, mirrored: bool = False, hand_model: int = 1,
                  smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING, detect_width: int | None = DETECT_WIDTH,
-                 search_every: int = SEARCH_EVERY) -> None:
+                 search_every: int = SEARCH_EVERY, pose_every: int = 1) -> None:
         if detect_width is not None and detect_width < MIN_DETECT_WIDTH:
             raise VmbError(f"detect_width must be at least {MIN_DETECT_WIDTH} pixels, got {detect_width}")
         if search_every < 1:
             raise VmbError(f"search_every must be at least 1, got {search_every}")
+        if pose_every < 1:
+            raise VmbError(f"pose_every must be at least 1, got {pose_every}")
         mp = _import_mediapipe()
         self.mirrored = mirrored
         self.detect_width = detect_width
         self.search_every = search_every
+        self.pose_every = pose_every
         self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=hand_model,
                                                min_detection_confidence=0.5, min_tracking_confidence=0.5)
         self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
@@ -218,6 +228,9 @@ class LandmarkDetector:
         self._small: NDArray[np.uint8] | None = None
         self._rgb: NDArray[np.uint8] | None = None
         self._frames_without_hands = 0
+        self._held_pose: NDArray[np.float32] | None = None
+        self.processed = 0
+        self.pose_runs = 0
         self.skipped = 0  # frames not searched for hands (none seen in the frames before)
 
     def __enter__(self) -> LandmarkDetector:
@@ -263,27 +276,120 @@ class LandmarkDetector:
             hands, scores = hands_from_mediapipe(self._hands.process(rgb), width, height, self.mirrored)
         seen = bool(np.isfinite(hands[:, 0, 0]).any())
         self._frames_without_hands = 0 if seen else self._frames_without_hands + 1
-        pose = None if self._pose is None else pose_from_mediapipe(self._pose.process(rgb), width, height)
         if self._filters is not None:
             for slot in range(2):
                 hands[slot] = self._filters[slot](frame.t, hands[slot])
-            if pose is not None:
-                pose[:, :3] = self._filters[2](frame.t, pose[:, :3])
+        pose = self._body(rgb, frame.t, width, height)
+        self.processed += 1
         return FrameLandmarks(frame.t, hands, scores, pose, _luma(frame.image))
+
+    def _body(self, rgb: NDArray[np.uint8], t: float, width: int, height: int) -> NDArray[np.float32] | None:
+        """The pose of this frame on every ``pose_every``-th frame, else the last one found."""
+        if self._pose is None:
+            return None
+        if self._held_pose is None or self.processed % self.pose_every == 0:
+            pose = pose_from_mediapipe(self._pose.process(rgb), width, height)
+            self.pose_runs += 1
+            if self._filters is not None:
+                pose[:, :3] = self._filters[2](t, pose[:, :3])
+            self._held_pose = pose
+        return self._held_pose.copy()
 
 
 def extract_landmarks(frames: Iterable[Frame], pose: bool = False, mirrored: bool = False, hand_model: int = 1,
                       smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING,
-                      detect_width: int | None = DETECT_WIDTH) -> LandmarkTracks:
+                      detect_width: int | None = DETECT_WIDTH, pose_every: int = 1) -> LandmarkTracks:
     """Landmarks of every frame; an empty source gives empty tracks (image size 0x0). The frames are decoded
-    ahead in a thread, so decoding overlaps detection."""
+    ahead in a thread, so decoding overlaps detection. With ``pose_every`` > 1 the pose between two runs is
+    interpolated."""
     results: list[FrameLandmarks] = []
     size = (0, 0)
-    with LandmarkDetector(pose, mirrored, hand_model, smoothing, detect_width) as detector:
+    with LandmarkDetector(pose, mirrored, hand_model, smoothing, detect_width, pose_every=pose_every) as detector:
         for frame in prefetched(frames, depth=8):
             size = (frame.image.shape[1], frame.image.shape[0])
             results.append(detector.process(frame))
-    return stack_frames(results, size, pose)
+    tracks = stack_frames(results, size, pose)
+    if tracks.pose is not None and pose_every > 1:
+        interpolate_held_pose(tracks.pose, pose_every)
+    return tracks
+
+
+def interpolate_held_pose(pose: NDArray[np.float32], every: int) -> None:
+    """In place: rows between two pose runs (rows ``0, every, 2 * every, ...``) become the straight line
+    between them; after the last run, or next to a run that found nobody, the held pose stays."""
+    for run in range(0, len(pose) - every, every):
+        before, after = pose[run], pose[run + every]
+        if not (np.isfinite(before).all() and np.isfinite(after).all()):
+            continue
+        weights = (np.arange(1, every, dtype=np.float32) / every)[:, None, None]
+        pose[run + 1:run + every] = before + weights * (after - before)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A time range of a video for one worker: decoding starts at ``read_from`` (the warm-up), the frames
+    with ``keep_from <= t < end`` are kept (``end`` None: to the end of the video)."""
+
+    read_from: float
+    keep_from: float
+    end: float | None
+
+
+def default_workers() -> int:
+    """One worker per core this process may use, at most :data:`MAX_WORKERS`."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
+def plan_segments(start: float, end: float, workers: int, open_end: bool = True,
+                  min_segment_s: float = MIN_SEGMENT_S, warmup_s: float = SEGMENT_WARMUP_S) -> list[Segment]:
+    """``start``-``end`` cut into at most ``workers`` equal segments of at least ``min_segment_s``; the last
+    one runs to the end of the video when ``open_end``."""
+    if workers < 1:
+        raise VmbError(f"workers must be at least 1, got {workers}")
+    count = max(1, min(workers, int((end - start) // min_segment_s)))
+    bounds = [start + (end - start) * k / count for k in range(count)] + [end]
+    segments = [Segment(max(start, bounds[k] - warmup_s) if k else start, bounds[k], bounds[k + 1])
+                for k in range(count)]
+    if open_end:
+        segments[-1] = Segment(segments[-1].read_from, segments[-1].keep_from, None)
+    return segments
+
+
+def _segment_tracks(video: Path, segment: Segment, options: dict[str, Any]) -> LandmarkTracks:
+    """One worker's part: its segment with the warm-up, then only the frames it keeps."""
+    duration = None if segment.end is None else segment.end - segment.read_from
+    tracks = extract_landmarks(VideoFileSource(video, segment.read_from, duration), **options)
+    return tracks.between(segment.keep_from, segment.end)
+
+
+def extract_landmarks_from_video(video: Path | str, start: float = 0.0, duration: float | None = None,
+                                 workers: int = 1, min_segment_s: float = MIN_SEGMENT_S,
+                                 **options: Any) -> LandmarkTracks:
+    """:func:`extract_landmarks` of a video file, cut into time segments that ``workers`` processes (each
+    with its own tracker and filters, warmed up on the second before its segment) detect side by side.
+    mediapipe runs its models on one core, so two workers on two cores take about half the time; the
+    tracks are the same frames as one pass, and within detector noise the same points. ``options`` are
+    :func:`extract_landmarks`'s."""
+    path = Path(video)
+    info = probe(path)
+    start = max(0.0, start)
+    end = info.duration if duration is None else start + duration
+    segments = plan_segments(start, end, workers, duration is None, min_segment_s)
+    if len(segments) == 1:
+        return _segment_tracks(path, segments[0], options)
+    log.info("landmarks of %s in %d segments side by side", path, len(segments))
+    with ProcessPoolExecutor(len(segments), mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(_segment_tracks, [path] * len(segments), segments, [options] * len(segments)))
+    return concatenate_tracks(parts)
+
+
+def concatenate_tracks(parts: Sequence[LandmarkTracks]) -> LandmarkTracks:
+    """Tracks of consecutive time ranges as one (the image size of the first that has frames)."""
+    filled = [part for part in parts if part.n_frames] or list(parts[:1])
+    pose = None if filled[0].pose is None else np.concatenate([part.pose for part in filled if part.pose is not None])
+    return LandmarkTracks(np.concatenate([part.t for part in filled]), np.concatenate([p.hands for p in filled]),
+                          np.concatenate([part.scores for part in filled]), filled[0].image_size,
+                          np.concatenate([part.luma for part in filled]), pose)
 
 
 def stack_frames(results: list[FrameLandmarks], image_size: tuple[int, int], pose: bool) -> LandmarkTracks:

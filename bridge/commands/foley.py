@@ -9,9 +9,8 @@ from pathlib import Path
 from bridge.errors import InputFileError
 from bridge.foley import foley
 from bridge.foley_presets import all_keypoints, bundled_instruments, load_foley_preset
-from bridge.landmarks import LandmarkTracks, extract_landmarks
+from bridge.landmarks import LandmarkTracks, default_workers, extract_landmarks_from_video
 from bridge.midi import read_midi, write_midi
-from bridge.sources import VideoFileSource
 
 NAME = "foley"
 HELP = "turn a player's motion in a video (bowing, strumming, plucking, striking, tapping) into a MIDI part"
@@ -39,8 +38,8 @@ def _tracks(args: argparse.Namespace, pose: bool) -> LandmarkTracks:
     if args.video.suffix.lower() == ".npz":
         end = None if args.duration is None else args.start + args.duration
         return LandmarkTracks.load(args.video).between(args.start, end)
-    source = VideoFileSource(args.video, args.start, args.duration)
-    tracks = extract_landmarks(source, pose=pose, mirrored=args.mirrored)
+    tracks = extract_landmarks_from_video(args.video, args.start, args.duration, default_workers(), pose=pose,
+                                          mirrored=args.mirrored)
     if args.tracks is not None:
         tracks.save(args.tracks)
     return tracks

@@ -102,9 +102,11 @@ class _StreamClock:
     den: int
 
     def seconds(self, pts: int, num: int, den: int) -> float:
+        # OpenCV hands out milliseconds that we divide by 1000: the same round trip here keeps variable-rate
+        # times bit for bit equal between the two readers
         if (num, den) != (self.num, self.den):  # the filter's time base differs from the stream's
-            return pts * (num / den) - self.start_pts * (self.num / self.den)
-        return float(pts - self.start_pts) * (num / den)
+            return (pts * (num / den) - self.start_pts * (self.num / self.den)) * 1000 / 1000
+        return float(pts - self.start_pts) * (num / den) * 1000 / 1000
 
 
 def _stream_clock(ffprobe: str, path: Path) -> _StreamClock:

@@ -35,11 +35,12 @@ class FallingResult:
     part_colours: list[tuple[int, int, int]]  # BGR, one per part; channel i = part i
 
 
-def transcribe_falling(frames: Iterable[Frame], geometry: KeyboardGeometry,
-                       settings: FallingSettings | None = None) -> FallingResult:
-    """Notes of a falling-notes video, one channel per part (bar colour); streams over the frames."""
+def transcribe_falling(frames: Iterable[Frame], geometry: KeyboardGeometry, settings: FallingSettings | None = None,
+                       points: SamplePoints | None = None) -> FallingResult:
+    """Notes of a falling-notes video, one channel per part (bar colour); streams over the frames. ``points``:
+    where to read each frame (default: the calibration's points in whole frames)."""
     settings = settings or FallingSettings()
-    points = SamplePoints.from_geometry(geometry)
+    points = SamplePoints.from_geometry(geometry) if points is None else points
     tracker = Tracker(points, settings)
     for frame in frames:
         tracker.push(frame.t, points.read(frame.image))

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bridge.errors import CalibrationError, VideoError
-from bridge.geometry import apply_homography, is_black
+from bridge.geometry import KeyLayout, apply_homography, is_black
 from bridge.types import KeyboardGeometry
 
 FloatArray = NDArray[np.float32]
@@ -22,9 +22,13 @@ IntArray = NDArray[np.intp]
 # Key-top sample points, as (fraction of the key width from its centre, depth in mm from the back edge).
 _WHITE_POINTS = [(dx, y) for dx in (-0.22, 0.0, 0.22) for y in (110.0, 125.0, 140.0)]
 _BLACK_POINTS = [(dx, y) for dx in (-0.2, 0.0, 0.2) for y in (25.0, 45.0, 65.0)]
+# A white key is also read on its back part, between the black keys (clear of the glow at the keys' back edge):
+# fingers pressing the front of a lit key hide the front points, rarely both. Black keys read theirs twice.
+_WHITE_BACK_POINTS = [(dx, y) for dx in (-0.25, 0.0, 0.25) for y in (45.0, 65.0, 85.0)]
 # The band above a key: three columns across the key going back on the keyboard plane (bars fall along it),
 # starting this far behind the key tops, about one image row apart.
 _BAND_COLUMNS = (-0.25, 0.0, 0.25)
+_BLACK_COLUMNS_MM = (-0.3, 0.0, 0.3)  # around the line between the two white keys under a black key
 BAND_START_MM = 10.0
 MIN_BAND_ROWS = 8
 MAX_BAND_ROWS = 96
@@ -34,7 +38,8 @@ BAND_FRACTION = 0.12  # band height as a fraction of the distance from the image
 
 @dataclass(frozen=True, slots=True)
 class FrameSample:
-    """One frame read at the sample points: ``keys[K, 3]`` and ``band[K, R, 3]`` normalised colours.
+    """One frame read at the sample points: ``keys[K, 3]`` (the front of white keys), ``keys_back[K, 3]`` (the back
+    of white keys between the black keys; black keys as ``keys``) and ``band[K, R, 3]`` normalised colours.
 
     ``contrast`` is the median white-key minus median black-key brightness (0-255) before normalising;
     a frame without a visible keyboard (title card, deep fade) has a low contrast.
@@ -45,6 +50,7 @@ class FrameSample:
     contrast: float
     black: FloatArray  # (3,) BGR level that normalises to 0
     span: FloatArray  # (3,) BGR difference that normalises to 1
+    keys_back: FloatArray
 
     @property
     def line(self) -> FloatArray:
@@ -59,7 +65,7 @@ class SamplePoints:
     image_size: tuple[int, int]
     pitches: tuple[int, ...]  # keys whose points all lie inside the image (cropped keyboards lose some)
     black: NDArray[np.bool_]
-    key_index: IntArray  # (K, P) points on each key top
+    key_index: IntArray  # (K, 2P) points on each key top: P on the front, P on the back (see FrameSample)
     band_index: IntArray  # (C, K, R) columns above each key; row 0 is next to the keys, higher rows further up
 
     @property
@@ -84,11 +90,15 @@ class SamplePoints:
         for pitch in layout.pitches:
             left, right = layout.x_range_mm(pitch)
             centre, span = (left + right) / 2, right - left
-            offsets = _BLACK_POINTS if is_black(pitch) else _WHITE_POINTS
-            on_key = apply_homography(to_image, np.array([[centre + dx * span, y] for dx, y in offsets]))
-            back_left, back_right = (float(x) for x in layout.polygon_mm(pitch)[:2, 0])  # clear of black keys
-            back_centre, back_span = (back_left + back_right) / 2, back_right - back_left
-            plane = [[[back_centre + dx * back_span, -depth] for depth in back_mm] for dx in _BAND_COLUMNS]
+            if is_black(pitch):
+                on_key = apply_homography(to_image, np.array([[centre + dx * span, y] for dx, y in _BLACK_POINTS * 2]))
+            else:
+                back_left, back_right = (float(x) for x in layout.polygon_mm(pitch)[:2, 0])  # between the black keys
+                back_centre, back_span = (back_left + back_right) / 2, back_right - back_left
+                on_key = apply_homography(to_image, np.array(
+                    [[centre + dx * span, y] for dx, y in _WHITE_POINTS]
+                    + [[back_centre + dx * back_span, y] for dx, y in _WHITE_BACK_POINTS]))
+            plane = [[[x, -depth] for depth in back_mm] for x in _column_xs(layout, pitch)]
             column = apply_homography(to_image, np.array(plane).reshape(-1, 2)).reshape(len(_BAND_COLUMNS), n_rows, 2)
             points = np.rint(np.vstack([on_key, column.reshape(-1, 2)]))
             if points.min() < 0 or points[:, 0].max() > width - 1 or points[:, 1].max() > height - 1:
@@ -111,16 +121,31 @@ class SamplePoints:
             raise VideoError(f"frame size {width}x{height} differs from the calibration's "
                              f"{self.image_size[0]}x{self.image_size[1]}: recalibrate for this video")
         pixels = image.reshape(-1, 3)
-        on_keys = pixels[self.key_index]  # (K, P, 3)
-        middle = on_keys.shape[1] // 2
-        keys = np.partition(on_keys, middle, axis=1)[:, middle].astype(np.float32)
-        band = _median3(*(pixels[index] for index in self.band_index))  # (K, R, 3)
+        n_points = self.key_index.shape[1] // 2
+        on_keys = np.take(pixels, self.key_index, axis=0).reshape(self.n_keys, 2, n_points, 3)
+        middle = n_points // 2
+        both = np.partition(on_keys, middle, axis=2)[:, :, middle].astype(np.float32)  # (K, 2, 3)
+        keys, keys_back = both[:, 0], both[:, 1]
+        band = _median3(*np.take(pixels, self.band_index, axis=0))  # (K, R, 3); take is faster than fancy indexing
         white = _median(keys[~self.black])
         black = _median(keys[self.black])
         span = np.maximum(white - black, 8.0)
         scale = 1.0 / span
         return FrameSample((keys - black) * scale, (band.astype(np.float32) - black) * scale,
-                           float(np.mean(white - black)), black, span)
+                           float(np.mean(white - black)), black, span, (keys_back - black) * scale)
+
+
+def _column_xs(layout: KeyLayout, pitch: int) -> list[float]:
+    """Plane x (mm) of the band columns above a key. A white key's columns lie across its back part, clear of
+    the black keys. Bars are as wide as their keys, so a white key's bar also covers most of its black
+    neighbour's width: a black key is read at the line between the two white keys under it (their bars stop
+    short of it), which only its own bar covers."""
+    if is_black(pitch):
+        boundary = layout.x_range_mm(pitch - 1)[1]
+        return [boundary + dx for dx in _BLACK_COLUMNS_MM]
+    back_left, back_right = (float(x) for x in layout.polygon_mm(pitch)[:2, 0])
+    back_centre, back_span = (back_left + back_right) / 2, back_right - back_left
+    return [back_centre + dx * back_span for dx in _BAND_COLUMNS]
 
 
 def _mm_per_pixel_behind_keys(geometry: KeyboardGeometry) -> float:

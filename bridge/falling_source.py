@@ -16,22 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bridge.falling import FallingResult, FallingSettings
-from bridge.falling_parts import cluster_parts
 from bridge.falling_sampling import SamplePoints
-from bridge.falling_tracker import Tracker
 from bridge.ffmpeg_source import CropBox, CropSource
-from bridge.types import Frame, KeyboardGeometry, Note
-
-log = logging.getLogger(__name__)
+from bridge.types import KeyboardGeometry
 
 MERGE_GAP_ROWS = 8  # runs of sampled rows closer than this are cut as one stripe (a shorter filter graph)
 MAX_STRIPES = 12
@@ -114,24 +107,3 @@ def falling_frames(video: Path, view: FallingView, start: float = 0.0, duration:
                    threads: int | None = None) -> CropSource:
     """The frames of ``video`` as the stacked stripes of ``view`` (BGR), with the container's timestamps."""
     return CropSource(video, view.crop, start, duration, threads, pixels="bgr")
-
-
-def transcribe_stripes(frames: Iterable[Frame], view: FallingView,
-                       settings: FallingSettings | None = None) -> FallingResult:
-    """bridge.falling.transcribe_falling over frames read through ``view``: its body, with the sample points
-    moved into the stripes instead of built from the calibration (tests check both give the same notes)."""
-    settings = settings or FallingSettings()
-    points = view.points
-    tracker = Tracker(points, settings)
-    for frame in frames:
-        tracker.push(frame.t, points.read(frame.image))
-    tracker.close()
-    if not tracker.finished:
-        return FallingResult([], [])
-    colours = np.array([tracker.to_bgr(c) for *_, c in tracker.finished], dtype=np.float64)
-    pitches = np.array([points.pitches[k] for _, _, k, _ in tracker.finished], dtype=np.int64)
-    parts = cluster_parts(colours, pitches, settings.max_parts)
-    notes = sorted(Note(start, end, int(pitch), settings.velocity, int(part))
-                   for (start, end, _, _), pitch, part in zip(tracker.finished, pitches, parts.labels, strict=True))
-    log.info("falling notes: %d notes in %d parts", len(notes), len(parts.colours))
-    return FallingResult(notes, parts.colours)

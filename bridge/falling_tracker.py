@@ -4,21 +4,27 @@ A note starts when a bar that was seen coming down a key's column reaches the ke
 the key is lit; it lasts while a bar of that colour stands on the key; a gap between two bars of one
 key passing the keys is a re-strike. The unlit and empty looks are learned from the first second of
 readable frames (per-cell median, so a logo or watermark is part of the look and a passing bar is not),
-then follow slow changes; a band cell that stays changed without a note is learned again.
+then follow slow changes; the empty looks are learned again every second from the band remembered over
+the last seconds, and a band cell that stays changed without a note is learned again.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bridge.falling_sampling import LINE_ROWS, FrameSample, SamplePoints
+from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePoints
 
 GAP_REACH = 5  # rows on each side of a gap that must hold bar (by their median)
 ARRIVAL_ROWS = 3  # rows of an arriving bar whose colour it is known by
+FRONT_ROWS = 6  # rows of bar that make a bar's front above glow at the keys
 MAX_SPEEDS = 200
+REMEMBER_EVERY_S = 0.25  # the band is remembered this often for learning its empty look again
+REMEMBER_SAMPLES = 40  # 10 s of remembered bands
+RELEARN_EVERY_S = 1.0
 Vector = NDArray[np.float32]
 
 
@@ -27,8 +33,9 @@ class FallingSettings:
     """Thresholds in normalised colour units (unlit white key = 1, unlit black key = 0 in every channel)."""
 
     lit_threshold: float = 0.35
+    strike_threshold: float = 0.65  # a note starts only on a key this clearly lit (a hand over a key is less)
     bar_threshold: float = 0.3
-    gap_ratio: float = 0.65  # a gap between bars is darker (closer to empty) than this share of the bars beside it
+    gap_ratio: float = 0.72  # a gap between bars is darker (closer to empty) than this share of the bars beside it
     same_bar_cosine: float = 0.85  # a bar keeps its colour direction (cosine) from arrival to its end
     min_contrast: float = 40.0  # white minus black keys (0-255) below which no keyboard is visible
     fade_ratio: float = 0.35  # a frame whose keyboard contrast is below this share of the video's best is a fade
@@ -59,10 +66,14 @@ class Tracker:
         self.settings = settings
         n_keys = points.n_keys
         self.key_ref = np.zeros((n_keys, 3), np.float32)
+        self.key_back_ref = np.zeros((n_keys, 3), np.float32)
         self.band_ref = np.zeros((n_keys, points.n_rows, 3), np.float32)
         self.pending: list[tuple[float, FrameSample]] = []  # readable samples before the looks are learned
         self.learned = False
         self.band_changed_since = np.full((n_keys, points.n_rows), np.inf)
+        self.remembered: deque[FloatArray] = deque(maxlen=REMEMBER_SAMPLES)
+        self.remembered_at = -np.inf
+        self.relearned_at = -np.inf
         self.best: FrameSample | None = None
         self.open: dict[int, _OpenNote] = {}
         self.gap_row = np.full(n_keys, -1)  # lowest gap in the bar above each sounding key
@@ -72,6 +83,7 @@ class Tracker:
         self.arrival_colour = np.zeros((n_keys, 3), np.float32)  # minus the empty look
         self.arrival_paint = np.zeros((n_keys, 3), np.float32)  # as seen
         self.arrival_row = np.full(n_keys, -1)
+        self.glow_front = np.full(n_keys, -1)  # the front of a bar above a dip, per key, in the last frame
         self.dark_at = np.full(n_keys, -np.inf)  # when a sounding key last went dark under its bar
         self.speeds: list[float] = []  # bar speeds seen (rows per second), from arriving bars
         self.finished: list[tuple[float, float, int, NDArray[np.float64]]] = []  # start, end, key, colour
@@ -103,14 +115,20 @@ class Tracker:
     def _learn_looks(self) -> None:
         samples = [s for _, s in self.pending]
         self.key_ref, lit_all_along = _unlit_looks(np.median([s.keys for s in samples], axis=0), self.points)
-        self.band_ref = _empty_looks(np.array([s.band for s in samples]), lit_all_along, self.settings.bar_threshold)
+        self.key_back_ref, _ = _unlit_looks(np.median([s.keys_back for s in samples], axis=0), self.points)
+        self.band_ref, known = _empty_looks(np.array([s.band for s in samples]), self.points.black,
+                                            self.settings.bar_threshold)
+        covered = ~known & lit_all_along[:, None]  # above a key lit all along: the other keys' look
+        self.band_ref[covered] = _typical_looks(self.band_ref, self.points.black)[covered]
         self.learned = True
         pending, self.pending = self.pending, []
         for t, sample in pending:
             self._read(t, sample)
 
     def _read(self, t: float, sample: FrameSample) -> None:
-        key_dist = np.linalg.norm(sample.keys - self.key_ref, axis=1)
+        # a key is lit when its front or its back differs from its unlit look: fingers hide one of them
+        key_dist = np.maximum(np.linalg.norm(sample.keys - self.key_ref, axis=1),
+                              np.linalg.norm(sample.keys_back - self.key_back_ref, axis=1))
         band_diff = sample.band - self.band_ref
         band_dist = np.linalg.norm(band_diff, axis=2)
         bar_rows = band_dist > self.settings.bar_threshold
@@ -129,7 +147,8 @@ class Tracker:
         recent = (t - self.arrived_at <= window) | (t - self.dark_at <= window)
         sounding = np.zeros(len(lit), bool)
         sounding[list(self.open)] = True
-        for key in np.flatnonzero(at_line & (sounding | (lit & recent))):
+        struck = key_dist > self.settings.strike_threshold
+        for key in np.flatnonzero(at_line & (sounding | (struck & recent))):
             self._sound(int(key), t, band_dist[key], line_bar[key], sample.line[key])
         self._follow(sample, key_dist, band_dist, bar_rows, t)
 
@@ -140,8 +159,17 @@ class Tracker:
         above = band_dist[:, LINE_ROWS:].max(axis=1)
         # a bar above and (almost) nothing at the keys yet: glow from a neighbour may tint the line a little
         arriving = bar_rows[:, LINE_ROWS:].any(axis=1) & (band_dist[:, :LINE_ROWS].max(axis=1) < 0.5 * above)
+        fronts = np.where(arriving, LINE_ROWS + np.argmax(bar_rows[:, LINE_ROWS:], axis=1), -1)
+        # or the front of a bar above a dip, with glow (a neighbour's, fading upwards) standing at the keys
+        closed = np.ones(len(arriving), bool)
+        closed[list(self.open)] = False
+        glow_front = _front_above_dip(band_dist, np.maximum(0.5 * above, self.settings.bar_threshold))
+        over_glow = ~arriving & closed & (glow_front >= 0) & (self.glow_front > glow_front)  # falling, not a spark
+        self.glow_front = glow_front
+        fronts[over_glow] = glow_front[over_glow]
+        arriving |= over_glow
         for key in np.flatnonzero(arriving):
-            first = LINE_ROWS + int(np.argmax(bar_rows[key, LINE_ROWS:]))
+            first = int(fronts[key])
             inside = min(first + ARRIVAL_ROWS // 2 + 1, bar_rows.shape[1] - ARRIVAL_ROWS)  # past the bar's outline
             self.arrival_colour[key] = band_diff[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
             self.arrival_paint[key] = band[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
@@ -181,7 +209,7 @@ class Tracker:
         elif previous >= 0:
             if travel is None:
                 self.gap_due[key] = t
-            elif self.gap_moved[key] or previous <= 3 * travel + 4:
+            elif self.gap_moved[key]:
                 self.gap_due[key] = min(self.gap_due[key], t - self.step + previous / travel * self.step)
             self.gap_moved[key] = False
         self.gap_row[key] = gap
@@ -206,6 +234,7 @@ class Tracker:
         rate = self.settings.learn_rate
         calm_keys = (key_dist < self.settings.lit_threshold / 2)[:, None]
         self.key_ref += (rate * calm_keys) * (sample.keys - self.key_ref)
+        self.key_back_ref += (rate * calm_keys) * (sample.keys_back - self.key_back_ref)
         calm_band = (band_dist < self.settings.bar_threshold)[:, :, None]
         self.band_ref += (rate * calm_band) * (sample.band - self.band_ref)
         stray = bar_rows.copy()
@@ -216,6 +245,20 @@ class Tracker:
         if stale.any():
             self.band_ref[stale] = sample.band[stale]
             since[stale] = np.inf
+        self._relearn_empty_looks(t, sample)
+
+    def _relearn_empty_looks(self, t: float, sample: FrameSample) -> None:
+        """Every second, learn the empty looks again from the bands remembered over the last seconds, so a bar
+        that stood in the band while they were first learned, slow lighting changes and gradients are
+        forgotten. Cells that no remembered moment shows empty (a long note, a logo) keep their look."""
+        if t - self.remembered_at >= REMEMBER_EVERY_S:
+            self.remembered_at = t
+            self.remembered.append(sample.band)
+        if t - self.relearned_at < RELEARN_EVERY_S or len(self.remembered) < REMEMBER_SAMPLES // 5:
+            return
+        self.relearned_at = t
+        looks, known = _empty_looks(np.array(self.remembered), self.points.black, self.settings.bar_threshold)
+        self.band_ref[known] = looks[known]
 
     def close(self) -> None:
         if not self.learned and self.pending:
@@ -226,6 +269,18 @@ class Tracker:
         """A normalised colour in the pixel values of the brightest (unfaded) frame."""
         assert self.best is not None
         return np.asarray(self.best.black + colour * self.best.span, dtype=np.float64)
+
+
+def _front_above_dip(band_dist: NDArray[np.float64], strong: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Per key, the lowest row above the keys' line where FRONT_ROWS rows stronger than ``strong[K]`` start
+    above a weaker row, or -1 (sparks are shorter)."""
+    is_strong = band_dist > strong[:, None]
+    n_rows = band_dist.shape[1]
+    run = np.ones((len(band_dist), n_rows - LINE_ROWS - FRONT_ROWS + 1), bool)
+    for i in range(FRONT_ROWS):
+        run &= is_strong[:, LINE_ROWS + i: n_rows - FRONT_ROWS + 1 + i]
+    starts = run & ~is_strong[:, LINE_ROWS - 1: n_rows - FRONT_ROWS]
+    return np.where(starts.any(axis=1), LINE_ROWS + np.argmax(starts, axis=1), -1)
 
 
 def lowest_gap(column: NDArray[np.float64], ratio: float, threshold: float) -> int:
@@ -249,22 +304,32 @@ def lowest_gap(column: NDArray[np.float64], ratio: float, threshold: float) -> i
     return int(dips[0]) if len(dips) else -1
 
 
-def _empty_looks(bands: NDArray[np.float32], lit_all_along: NDArray[np.bool_], threshold: float) -> Vector:
-    """Per-cell empty look from ``bands[T, K, R, 3]``: the cell's median over time, unless a bar stood there
-    most of the time (it differs from the same row of the other keys): then the moment it looked most
-    like them, or, above a key lit all along, the other keys' look. Other odd cells (a logo) keep their median."""
+def _empty_looks(bands: NDArray[np.float32], black: NDArray[np.bool_],
+                 threshold: float) -> tuple[Vector, NDArray[np.bool_]]:
+    """Per-cell empty look from ``bands[T, K, R, 3]``, and which cells it is known for. The look is the cell's
+    median over time, unless a bar stood there most of the time (it differs from the same row of the other
+    keys of its colour, whose columns lie elsewhere): then the moment it looked most like them. A cell that
+    never did (a logo, a bar standing all along) keeps its median and is not known."""
     median = np.median(bands, axis=0)
-    typical = np.median(median, axis=0)  # (R, 3): most columns are empty most of the time
+    typical = _typical_looks(median, black)  # most columns are empty most of the time
     odd = np.linalg.norm(median - typical, axis=2) > threshold
+    known = ~odd
     if odd.any():
         distance = np.linalg.norm(bands - typical, axis=3)  # (T, K, R)
         closest = np.argmin(distance, axis=0)
         chosen = np.take_along_axis(bands, closest[None, :, :, None], axis=0)[0]
         usable = odd & (np.min(distance, axis=0) <= threshold)
         median[usable] = chosen[usable]
-        covered = odd & ~usable & lit_all_along[:, None]
-        median[covered] = np.broadcast_to(typical, median.shape)[covered]
-    return np.asarray(median, dtype=np.float32)
+        known |= usable
+    return np.asarray(median, dtype=np.float32), known
+
+
+def _typical_looks(looks: Vector, black: NDArray[np.bool_]) -> Vector:
+    """(K, R, 3) the median look of each row over the keys of the same colour."""
+    typical = np.empty_like(looks)
+    for group in (black, ~black):  # black keys' columns lie elsewhere (between white keys) and may look different
+        typical[group] = np.median(looks[group], axis=0)
+    return typical
 
 
 def _unlit_looks(keys: NDArray[np.float32] | NDArray[np.float64],

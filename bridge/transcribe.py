@@ -186,7 +186,7 @@ def _transcribe_falling(video: Path, geometry: KeyboardGeometry, options: Transc
     frames, several times faster: bridge.falling_source), or from OpenCV's whole frames (reader opencv, or
     without ffmpeg)."""
     from bridge.falling import FallingResult, transcribe_falling
-    from bridge.falling_source import falling_frames, falling_view, transcribe_stripes
+    from bridge.falling_source import falling_frames, falling_view
     from bridge.ffmpeg_source import ffmpeg_available
 
     reader = options.reader
@@ -202,7 +202,7 @@ def _transcribe_falling(video: Path, geometry: KeyboardGeometry, options: Transc
         view = falling_view(geometry)
         source = falling_frames(video, view, options.start, options.duration, options.decode_threads)
         counted = _CountingFrames(prefetched(source), progress)
-        result = transcribe_stripes(counted, view)
+        result = transcribe_falling(counted, geometry, points=view.points)
     return Transcription(list(result.notes), "falling", geometry, counted.count, source.truncated,
                          tuple(result.part_colours))
 

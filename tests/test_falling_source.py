@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bridge.cli import main
 from bridge.falling import transcribe_falling
 from bridge.falling_sampling import SamplePoints
-from bridge.falling_source import MAX_STRIPES, _stripes, falling_frames, falling_view, transcribe_stripes
+from bridge.falling_source import MAX_STRIPES, _stripes, falling_frames, falling_view
 from bridge.midi import read_midi
 from bridge.sources import VideoFileSource
 from bridge.synth.render import RenderConfig, render_to_files, true_geometry
@@ -51,6 +51,7 @@ def test_stripes_hold_every_sample_point_with_opencvs_pixels(clip: tuple[Path, K
         assert (stripes.index, stripes.t) == (frame.index, frame.t)
         ours, theirs = view.points.read(stripes.image), whole.read(frame.image)
         assert np.array_equal(ours.keys, theirs.keys) and np.array_equal(ours.band, theirs.band)
+        assert np.array_equal(ours.keys_back, theirs.keys_back)
         assert ours.contrast == theirs.contrast
 
 
@@ -59,7 +60,7 @@ def test_transcription_from_stripes_equals_whole_frames(clip: tuple[Path, Keyboa
     whole = transcribe_falling(VideoFileSource(video), geometry)
     view = falling_view(geometry)
     assert len(whole.notes) >= 5
-    assert transcribe_stripes(falling_frames(video, view), view) == whole
+    assert transcribe_falling(falling_frames(video, view), geometry, points=view.points) == whole
     fast = transcribe_video(video, geometry, TranscribeOptions(method="falling", reader="ffmpeg", decode_threads=2))
     slow = transcribe_video(video, geometry, TranscribeOptions(method="falling", reader="opencv"))
     assert (fast.notes, fast.part_colours, fast.n_frames) == (slow.notes, slow.part_colours, slow.n_frames)

@@ -76,7 +76,10 @@ def edge_stream(frames: Iterable[Frame], geometry: KeyboardGeometry, *, model_pa
     note offs of closing the decoder (so every note on has its note off). ``threads``: the model's CPU
     threads (default PER_FRAME_THREADS)."""
     model = KeyModel.load(model_path, PER_FRAME_THREADS if threads is None else threads)
-    loop = EdgeLoop(geometry, model, settings or model.card.decoder, hands)
+    # A note already sounding in the first frames is known only once released: offline adds it from the start,
+    # live would send it as a blip at its end, so live leaves it out (the one way offline differs from live).
+    live_settings = dataclasses.replace(settings or model.card.decoder, initial_notes=False)
+    loop = EdgeLoop(geometry, model, live_settings, hands)
     last: Frame | None = None
     period = 1.0 / model.card.fps
     for frame in frames:

@@ -52,15 +52,23 @@ def test_transcribes_a_rendered_performance(clip: tuple[Path, Path, list[Note], 
 
 def test_offline_equals_live(clip: tuple[Path, Path, list[Note], Path]) -> None:
     """The batched offline run (the keyboard's crop) and the frame-by-frame live loop (whole frames, as vmb live
-    --video reads them) send the same notes; with OpenCV's frames on both sides too."""
+    --video reads them) send the same notes, except the notes already sounding at the first frame, which only
+    offline can write (live would know them only at their end); with OpenCV's frames on both sides too."""
     video, calibration, _, _ = clip
     geometry = KeyboardGeometry.load(calibration)
+    first_t = next(iter(whole_frames(video))).t
     offline = transcribe_video(video, geometry, TranscribeOptions(method="keys", batch_size=7)).notes
     edges = [e for _, frame_edges in edge_stream(whole_frames(video), geometry) for e in frame_edges]
-    assert notes_from_edges(edges) == offline
+    _assert_live_is_offline_without_initial_notes(notes_from_edges(edges), offline, first_t)
     opencv = transcribe_video(video, geometry, TranscribeOptions(method="keys", reader="opencv")).notes
     edges = [e for _, frame_edges in edge_stream(VideoFileSource(video), geometry) for e in frame_edges]
-    assert notes_from_edges(edges) == opencv
+    _assert_live_is_offline_without_initial_notes(notes_from_edges(edges), opencv, first_t)
+
+
+def _assert_live_is_offline_without_initial_notes(live: list[Note], offline: list[Note], first_t: float) -> None:
+    initial = [n for n in offline if n.start == first_t]
+    assert [n for n in offline if n.start != first_t] == live
+    assert len(live) >= 5 and len(initial) <= 3
 
 
 def test_truncated_video_keeps_what_decoded(clip: tuple[Path, Path, list[Note], Path],

@@ -1,8 +1,9 @@
 """Training batches: random windows of random strip crops, augmented, turned into model input by bridge.features.
 
 Augmentation (per sample) on top of what the renderer varies: gamma, a light gradient across the keyboard,
-per-frame exposure flicker, sensor noise, lens blur. The calibration error is drawn per clip in
-``models.keys.data``; H.264 artefacts come from the encoded clips themselves.
+per-frame exposure flicker and exposure jumps, camera shake (the window's frames moved by up to a strip pixel,
+frame by frame or from one frame on), sensor noise, lens blur: none of these is a key going down. The
+calibration error is drawn per clip in ``models.keys.data``; H.264 artefacts come from the encoded clips themselves.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from bridge.features import OUTPUT_STRIDE, background_stats, model_input, window
 from models.keys.data import ClipArrays
 
 EDGE_PX = 12  # keys this close to a crop edge see padding instead of neighbours: not scored
+SHAKE_P, SHAKE_PX = 0.3, 1.0  # share of windows moved as by camera shake, and by up to how many strip pixels
+EXPOSURE_STEP_P = 0.15  # share of windows whose exposure jumps (auto exposure) at a random frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,11 @@ class BatchSampler:
                       for r, g, k in zip(references, gamma, slope, strict=True)]
         background = np.clip(background, 0, 1) ** gamma * crop_ramp
         gains = (1 + rng.normal(0, 0.03, (n, window.shape[1], 1, 1))).astype(np.float32)
+        for i in np.flatnonzero(rng.random(n) < EXPOSURE_STEP_P):
+            gains[i, int(rng.integers(1, window.shape[1])):] *= rng.uniform(0.75, 1.25)
         window = np.clip(window, 0, 1) ** gamma[:, None] * crop_ramp[:, None] * gains
+        for i in np.flatnonzero(rng.random(n) < SHAKE_P):
+            window[i] = shaken(window[i], rng)
         for i in np.flatnonzero(rng.random(n) < 0.4):
             sigma = rng.uniform(0.3, 1.2)
             window[i] = np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in window[i]])
@@ -105,3 +112,19 @@ class BatchSampler:
         noise = self._noise[start:start + window.size].reshape(window.shape)
         window = window + rng.uniform(0, 0.03, (n, 1, 1, 1)).astype(np.float32) * noise
         return window.astype(np.float32), background.astype(np.float32), references
+
+
+def shaken(frames: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+    """The frames (t, h, w) moved by up to ``SHAKE_PX`` (half that vertically): each its own way, or all from one on."""
+    count, height, width = frames.shape
+    if rng.random() < 0.5:
+        offsets = rng.uniform(-SHAKE_PX, SHAKE_PX, (count, 2))
+    else:
+        offsets = np.zeros((count, 2))
+        offsets[int(rng.integers(1, count)):] = rng.uniform(-SHAKE_PX, SHAKE_PX, 2)
+    moved = np.empty_like(frames)
+    for k, (dx, dy) in enumerate(offsets):
+        matrix = np.array([[1, 0, dx], [0, 1, dy / 2]], dtype=np.float32)
+        moved[k] = cv2.warpAffine(frames[k], matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+    return moved

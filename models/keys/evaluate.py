@@ -44,6 +44,7 @@ OUT = REPO / "out" / "keys"
 BENCH_STYLES = ("grand", "upright", "digital", "hybrid", "synthesia")
 BENCH_START, BENCH_SECONDS = 10.0, 10.0
 REAL_SECONDS = 2.0
+PRESS_ONSETS = (1.0, 0.4, 0.3, 0.2)  # 1: the weak-onset rule is off
 
 
 def benchmark_specs() -> list[dataset.ShardSpec]:
@@ -114,15 +115,21 @@ def _objective(scores: Sequence[Scores]) -> float:
 
 def tune_decoder(clips: Sequence[tuple[list[Activations], list[Note], float]], onset_required: bool,
                  ) -> tuple[DecoderSettings, float]:
-    """Grid search of the decoder's thresholds for the best mean of onset, onset+offset and frame F1."""
-    best, best_value = DecoderSettings(), -1.0
-    for onset, frame_on, frame_off, min_frames in itertools.product(
-            (0.3, 0.4, 0.5, 0.6), (0.5, 0.6), (0.2, 0.3, 0.4), (1, 2)):
-        settings = DecoderSettings(onset, frame_on, frame_off, min_frames)
-        value = _objective([clip_score(a, truth, settings, fps, onset_required) for a, truth, fps in clips])
-        if value > best_value:
-            best, best_value = settings, value
-    return best, best_value / 3
+    """Grid search of the decoder for the best mean of onset, onset+offset and frame F1 on ``clips``.
+
+    First the thresholds, with and without notes sounding from the first frame; then, from the best of those,
+    the weak-onset rule for keys seen going down and the shortest re-struck note."""
+    def value(settings: DecoderSettings) -> float:
+        return _objective([clip_score(a, truth, settings, fps, onset_required) for a, truth, fps in clips])
+
+    thresholds = [DecoderSettings(onset, frame_on, frame_off, min_frames, initial_notes=initial)
+                  for onset, frame_on, frame_off, min_frames, initial in itertools.product(
+                      (0.3, 0.4, 0.5, 0.6), (0.5, 0.6), (0.2, 0.3, 0.4), (1, 2), (False, True))]
+    best = max(thresholds, key=value)
+    refined = [dataclasses.replace(best, press_onset=press, restrike_frames=restrike)
+               for press, restrike in itertools.product(PRESS_ONSETS, (1, 2, 3))]
+    best = max(refined, key=value)
+    return best, value(best) / 3
 
 
 def _truth(base: Path) -> list[Note]:
@@ -133,7 +140,7 @@ def real_keyboard_notes(model: KeyModel, settings: DecoderSettings, onset_requir
     """Notes found on each real photo (no key is down) held still for ``REAL_SECONDS`` with sensor noise."""
     results = []
     for path in sorted((SHARED / "real_keyboards").glob("*.jpg")):
-        image = cv2.imread(str(path))
+        image = np.asarray(cv2.imread(str(path)), dtype=np.uint8)
         height, width = image.shape[:2]
         image = image[: height - height % 2, : width - width % 2]
         try:
@@ -162,8 +169,29 @@ def choose_start_rule(validation: dict[bool, float], real_notes: dict[bool, int]
     return min((True, False), key=lambda required: (real_notes[required], -validation[required]))
 
 
-def evaluate(workers: int, threads: int | None) -> dict[str, Any]:
-    model = KeyModel.load(threads=threads)
+Clips = list[tuple[list[Activations], list[Note], float]]
+
+
+def style_scores(bench: dict[str, Clips], settings: DecoderSettings) -> dict[str, Any]:
+    """Benchmark figures of one decoder: every clip, then per style."""
+    per_style = {style: [clip_score(a, t, settings, fps, settings.onset_required) for a, t, fps in clips]
+                 for style, clips in bench.items()}
+    return {"all": summary([s for scores in per_style.values() for s in scores]),
+            "per_style": {k: summary(v) for k, v in per_style.items()}}
+
+
+def decoder_figures(val: Clips, bench: dict[str, Clips], model: KeyModel, settings: DecoderSettings,
+                    ) -> dict[str, Any]:
+    """Validation, benchmark and real-keyboard figures of one decoder, for comparing decoders in one run."""
+    real = real_keyboard_notes(model, settings, settings.onset_required)
+    return {"decoder": _settings_json(settings), **style_scores(bench, settings),
+            "validation": summary([clip_score(a, t, settings, fps, settings.onset_required) for a, t, fps in val]),
+            "real_keyboard_notes": sum(r["notes"] or 0 for r in real)}
+
+
+def evaluate(workers: int, threads: int | None, write_card: bool = True, model_path: Path | None = None,
+             ) -> dict[str, Any]:
+    model = KeyModel.load(model_path, threads=threads)
     val_bases = dataset.list_shards(OUT / "data" / "val")
     val = [(clip_activations(b, model), _truth(b), float(np.load(b.with_suffix(".npz"))["fps"])) for b in val_bases]
     tuned = {required: tune_decoder(val, required) for required in (True, False)}
@@ -171,41 +199,44 @@ def evaluate(workers: int, threads: int | None) -> dict[str, Any]:
     real_notes = {required: sum(r["notes"] or 0 for r in rows) for required, rows in real_by_rule.items()}
     onset_required = choose_start_rule({k: v[1] for k, v in tuned.items()}, real_notes)
     settings, val_value = tuned[onset_required]
-    log.info("decoder %s, onset required %s (validation mean F1 %.3f; %.3f with the other start rule)",
-             settings, onset_required, val_value, tuned[not onset_required][1])
-    per_style: dict[str, list[Scores]] = {style: [] for style in BENCH_STYLES}
-    other: list[Scores] = []
-    other_settings = tuned[not onset_required][0]
+    settings = dataclasses.replace(settings, onset_required=onset_required)
+    other_settings = dataclasses.replace(tuned[not onset_required][0], onset_required=not onset_required)
+    log.info("decoder %s (validation mean F1 %.3f; %.3f with the other start rule)",
+             settings, val_value, tuned[not onset_required][1])
+    bench: dict[str, Clips] = {style: [] for style in BENCH_STYLES}
     for base in render_benchmark(OUT / "bench", workers):
-        style = base.name.rsplit("_", 1)[1]
-        activations = clip_activations(base, model)
-        per_style[style].append(clip_score(activations, _truth(base), settings, 30.0, onset_required))
-        other.append(clip_score(activations, _truth(base), other_settings, 30.0, not onset_required))
-    every = [s for scores in per_style.values() for s in scores]
+        bench[base.name.rsplit("_", 1)[1]].append((clip_activations(base, model), _truth(base), 30.0))
     real = real_by_rule[onset_required]
     metrics = {
         "benchmark": {"set": f"miditest (8 performances) x {len(BENCH_STYLES)} styles, {BENCH_SECONDS:g} s each "
                              f"from {BENCH_START:g} s, 30 fps, true calibration",
-                      "all": summary(every), "per_style": {k: summary(v) for k, v in per_style.items()},
+                      **style_scores(bench, settings),
                       "other_start_rule": {"onset_required": not onset_required,
-                                           "decoder": _settings_json(other_settings), **summary(other)}},
+                                           "decoder": _settings_json(other_settings),
+                                           **style_scores(bench, other_settings)["all"]}},
         "validation": {"clips": len(val), "mean_f1": val_value, **summary(
             [clip_score(a, t, settings, fps, onset_required) for a, t, fps in val])},
         "real_keyboards": {"images": len(real), "calibrated": sum(1 for r in real if r["calibrated"]),
                            "total_notes": sum(r["notes"] or 0 for r in real),
                            "total_notes_other_start_rule": sum(r.get("notes_other_decoder") or 0 for r in real),
                            "per_image": real},
+        "previous_decoder": decoder_figures(val, bench, model, model.card.decoder),
     }
+    if write_card:
+        _write_card(settings, metrics)
+    return metrics
+
+
+def _write_card(settings: DecoderSettings, metrics: dict[str, Any]) -> None:
     card = json.loads(CARD_PATH.read_text())
-    card["decoder"] = {**_settings_json(settings), "onset_required": onset_required}
+    card["decoder"] = _settings_json(settings)
     card["decoder_note"] = (
         "The recommended start rule is the one that finds fewer notes on the still real keyboards (a false note "
         "there sounds through a whole real video), then the one with the better validation score; the benchmark "
-        f"tables below use it (onset_required={onset_required}), the 'other start rule' line the other one.")
+        f"tables below use it (onset_required={settings.onset_required}), the 'other start rule' line the other one.")
     card["metrics"] = metrics
     CARD_PATH.write_text(json.dumps(card, indent=1) + "\n")
     write_model_card(card)
-    return metrics
 
 
 def _settings_json(settings: DecoderSettings) -> dict[str, Any]:
@@ -216,11 +247,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="processes rendering the benchmark set")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
+    parser.add_argument("--model", type=Path, help="another exported keys.onnx (with its card.json); implies --no-card")
+    parser.add_argument("--no-card", action="store_true", help="leave card.json and MODEL_CARD.md alone")
+    parser.add_argument("--report", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    metrics = evaluate(args.workers, args.threads)
-    print(json.dumps({"benchmark": metrics["benchmark"]["all"], "real_notes": metrics["real_keyboards"]["total_notes"]},
-                     indent=1))
+    metrics = evaluate(args.workers, args.threads, write_card=not (args.no_card or args.model), model_path=args.model)
+    if args.report:
+        args.report.write_text(json.dumps(metrics, indent=1) + "\n")
+    onset = {k: round(v["onset_f1_50ms"], 4) for k, v in metrics["benchmark"]["per_style"].items()}
+    before = {k: round(v["onset_f1_50ms"], 4) for k, v in metrics["previous_decoder"]["per_style"].items()}
+    print(json.dumps({"benchmark": metrics["benchmark"]["all"], "onset_f1_50ms_per_style": onset,
+                      "real_notes": metrics["real_keyboards"]["total_notes"],
+                      "previous_decoder_onset_f1_50ms_per_style": before,
+                      "previous_decoder_real_notes": metrics["previous_decoder"]["real_keyboard_notes"]}, indent=1))
 
 
 if __name__ == "__main__":

@@ -99,6 +99,18 @@ def reference_check(net: KeyNet) -> dict[str, Any]:
             "output_first": [float(v) for v in probs[0, :, 0]]}
 
 
+def training_command(config_name: str, summary: dict[str, Any]) -> str:
+    """The command(s) that trained the checkpoint: a fine-tuned one names the run it started from."""
+    command = f"python -m models.keys.train --config {config_name}"
+    init = summary.get("init")
+    if not init:
+        return command
+    settings = summary.get("config", {})
+    start = Path(init)
+    return (f"{command} --run {start.parent.as_posix()}`, then `{command} --init {start.as_posix()} "
+            f"--steps {settings.get('steps')} --lr {settings.get('lr')}")
+
+
 def export_checkpoint(checkpoint: Path, config_name: str, onnx_path: Path = ONNX_PATH,
                       card_path: Path = CARD_PATH, torch_path: Path = TORCH_PATH) -> dict[str, Any]:
     net = load_checkpoint(checkpoint)
@@ -108,7 +120,7 @@ def export_checkpoint(checkpoint: Path, config_name: str, onnx_path: Path = ONNX
     train_log = checkpoint.parent / "train.json"
     summary = json.loads(train_log.read_text()) if train_log.exists() else {}
     step = int(saved["step"])
-    training = {"config": config_name, "step": step, "command": f"python -m models.keys.train --config {config_name}",
+    training = {"config": config_name, "step": step, "command": training_command(config_name, summary),
                 "train_clips": len(summary.get("train_clips", [])), "val_clips": len(summary.get("val_clips", [])),
                 "seconds": summary.get("seconds"), "history": summary.get("history", [])[-3:],
                 "settings": summary.get("config", {})}

@@ -94,21 +94,26 @@ def render(card: dict[str, Any]) -> str:
         "Tuned on the validation clips for the best mean of onset F1, onset+offset F1 and frame F1, once with",
         "notes started only at onsets (`onset_required=True`) and once with the rule that also starts a note",
         "when a key is held without an onset (only a key seen up since the video began: one that looks down from the",
-        "first frame never starts a note without an onset). " + card.get("decoder_note", ""),
+        "first frame never starts a note without an onset). Both are tuned together with three rules of",
+        "`bridge/decoding.py`: `press_onset` (a lower onset threshold for a key seen going down), `restrike_frames`",
+        "(how long a note lasts before an onset may split it) and `initial_notes` (a key down from the first frames",
+        "and released later was a note from the start; offline only, see docs/model.md). "
+        + card.get("decoder_note", ""),
         "`bridge.decoding.DecoderSettings(" + ", ".join(f"{k}={v}" for k, v in decoder.items()) + ")`.", "",
         *_other_rule(card), "",
         "## Training", "",
         f"- Command: `{training['command']}` (configuration `{training['config']}`: {settings.get('steps')} steps of "
         f"{settings.get('batch')} windows, crops of {settings.get('crop_px')} px). These weights are the best "
-        f"validation checkpoint, from step {training['step']}, after {training.get('seconds')} s of training on a "
-        "2-core machine shared with other jobs.",
+        f"validation checkpoint, from step {training['step']} of the last run, after {training.get('seconds')} s of "
+        "that run's training on a 2-core machine shared with other jobs.",
         "- Data: synthetic clips from `vmb dataset build` (bridge/dataset.py) of the POP909 MIDI files with the fixed "
         f"split: songs 001-850 train ({training['train_clips']} clips of 20 s), 851-909 validation "
         f"({training['val_clips']} clips); styles grand, upright, digital, hybrid, synthesia; 640x360 to 1280x720; "
         "24/25/30 fps; tempo stretched 0.75-1.35; H.264 at CRF 18-29, decoded as users' videos are.",
         "- Robustness for real footage (none with labels was available): background-relative input; calibration "
         "error of up to 15% of a white key at the keyboard's ends (and 4% / 6 mm along the keys) per clip; "
-        "augmentation of gamma, a light gradient across the keyboard, per-frame exposure flicker, lens blur and "
+        "augmentation of gamma, a light gradient across the keyboard, per-frame exposure flicker and exposure jumps, "
+        "camera shake of up to a strip pixel, lens blur and "
         "sensor noise; the renderer varies keyboards (88/76/61/49 keys), cases, key colours, camera tilt and roll, "
         "light, skin tones, sleeves and hand shadows. Hand landmarks are not an input.",
         f"- Network: {card['parameters']} parameters ({card['net']}), {card['bytes']} bytes as ONNX.",

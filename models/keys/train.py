@@ -101,7 +101,7 @@ def build_data(config: TrainConfig, workers: int) -> tuple[list[ClipArrays], lis
     return clips["train"], clips["val"]
 
 
-def train(config: TrainConfig, run_dir: Path, workers: int, device_name: str) -> Path:
+def train(config: TrainConfig, run_dir: Path, workers: int, device_name: str, init: Path | None = None) -> Path:
     torch.set_num_threads(config.threads)
     torch.manual_seed(0)
     device = torch.device(device_name)
@@ -110,6 +110,9 @@ def train(config: TrainConfig, run_dir: Path, workers: int, device_name: str) ->
     val_sampler = BatchSampler(val_clips, config.crop_px, augment=False, seed=1)
     val_batches = [val_sampler.sample(64) for _ in range(12)]
     net = KeyNet(config.net).to(device)
+    if init is not None:  # fine-tuning: start from a checkpoint of the same network
+        net.load_state_dict(torch.load(init, map_location=device)["state"])
+        log.info("starting from %s", init)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
@@ -128,8 +131,9 @@ def train(config: TrainConfig, run_dir: Path, workers: int, device_name: str) ->
             if scores["frame_f1"] + scores["onset_f1"] > best:
                 best = scores["frame_f1"] + scores["onset_f1"]
                 torch.save({"state": net.state_dict(), "net": config.net.to_json(), "step": step}, run_dir / "best.pt")
-            summary = {"config": asdict(config), "history": history, "train_clips": [c.name for c in train_clips],
-                       "val_clips": [c.name for c in val_clips], "seconds": round(time.time() - started)}
+            summary = {"config": asdict(config), "init": str(init) if init else None, "history": history,
+                       "train_clips": [c.name for c in train_clips], "val_clips": [c.name for c in val_clips],
+                       "seconds": round(time.time() - started)}
             (run_dir / "train.json").write_text(json.dumps(summary, indent=1) + "\n")
     return run_dir / "best.pt"
 
@@ -141,13 +145,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes rendering and caching data")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--run", type=Path, default=OUT / "run", help="folder for checkpoints and the log")
+    parser.add_argument("--init", type=Path, help="fine-tune from this checkpoint (a best.pt of the same network)")
+    parser.add_argument("--lr", type=float, help="override the configuration's peak learning rate")
     parser.add_argument("--no-export", action="store_true", help="train only; leave models/keys/keys.onnx alone")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     config = CONFIGS[args.config]
     if args.steps:
         config = replace(config, steps=args.steps, eval_every=min(config.eval_every, args.steps))
-    checkpoint = train(config, args.run, args.workers, args.device)
+    if args.lr:
+        config = replace(config, lr=args.lr)
+    checkpoint = train(config, args.run, args.workers, args.device, args.init)
     if not args.no_export:
         from models.keys.export import export_checkpoint
 

@@ -319,8 +319,8 @@ def side_by_side(video: Path, labels_path: Path, n_frames: int = 90) -> list[str
 
 def main() -> list[str]:
     load = os.getloadavg()[0]
-    lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average {load:.1f} "
-             f"at the start, so wall-clock rates are pessimistic; CPU time per frame is the steadier figure); "
+    lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores (load average {load:.1f} at the start; "
+             f"wall-clock rates suffer from any load, CPU time per frame is the steadier figure); "
              f"{time.strftime('%Y-%m-%d', time.gmtime())}; `python -m benchmarks.run_all bench_landmarks`. Clip: "
              f"`vmb synth` miditest 5, style grand, 1280x720, {CLIP_S:.0f} s at 30 fps (H.264).", ""]
     with tempfile.TemporaryDirectory() as tmp:

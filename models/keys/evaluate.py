@@ -34,8 +34,7 @@ from bridge.scoring import Scores, score
 from bridge.sources import VideoFileSource
 from bridge.types import Activations, Frame, Note
 from models.keys.data import geometry_from_labels
-from models.keys.export import CARD_PATH
-from models.keys.model_card import write_model_card
+from models.keys.model_card import CARD_PATH, write_model_card
 
 log = logging.getLogger("models.keys.evaluate")
 REPO = Path(__file__).resolve().parents[2]

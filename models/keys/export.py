@@ -19,12 +19,11 @@ import torch
 
 from bridge import features
 from bridge.model import file_sha256
+from models.keys.model_card import CARD_PATH, MODEL_DIR
 from models.keys.net import OUTPUTS, ExportedKeyNet, KeyNet, NetConfig
 
-MODEL_DIR = Path(__file__).resolve().parent
 ONNX_PATH = MODEL_DIR / "keys.onnx"
 TORCH_PATH = MODEL_DIR / "keys.pt"  # the same weights for torch (the test compares both)
-CARD_PATH = MODEL_DIR / "card.json"
 OPSET = 17
 TRAINED_FPS = (24.0, 25.0, 30.0)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 MODEL_DIR = Path(__file__).resolve().parent
+CARD_PATH = MODEL_DIR / "card.json"
 CARD_MD = MODEL_DIR / "MODEL_CARD.md"
 
 

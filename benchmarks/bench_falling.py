@@ -95,22 +95,61 @@ def hand_agreement(reference: Sequence[Note], estimate: Sequence[Note]) -> float
     return best / len(pairs)
 
 
-def repeated_notes() -> list[Note]:
-    """Runs of one key struck again and again, 60 to 150 ms apart, touching (legato) and detached."""
-    notes: list[Note] = []
-    t = 1.0
-    for spacing in (0.06, 0.08, 0.1, 0.15):
-        for pitch, legato in ((48, True), (64, True), (67, False), (73, False)):
+REPEAT_SPACINGS = (0.06, 0.08, 0.1, 0.15)
+REPEAT_KEYS = ((48, True), (64, True), (67, False), (73, False))  # (pitch, legato)
+REPEATS_FROM = 2.5  # after a lead-in: the method learns the empty looks and the bar speed from the first bars
+
+
+def lead_in_notes() -> list[Note]:
+    """Ordinary notes before the runs (a video's first bars): not scored, but false notes among them count."""
+    return [Note(0.5 + 0.2 * i, 0.7 + 0.2 * i, pitch, 80) for i, pitch in enumerate((41, 45, 52, 57, 60, 55, 50, 43))]
+
+
+def repeated_notes() -> list[list[Note]]:
+    """Runs of 8 strikes of one key, 60 to 150 ms apart, touching (legato) and detached, one run after another."""
+    runs: list[list[Note]] = []
+    t = REPEATS_FROM
+    for spacing in REPEAT_SPACINGS:
+        for pitch, legato in REPEAT_KEYS:
             length = spacing if legato else spacing - 0.02
-            notes.extend(Note(t + i * spacing, t + i * spacing + length, pitch, 90) for i in range(8))
+            runs.append([Note(t + i * spacing, t + i * spacing + length, pitch, 90) for i in range(8)])
             t += 8 * spacing + 0.4
-    return notes
+    return runs
 
 
-def repeat_recall(clip: Clip, notes: Sequence[Note]) -> tuple[int, int]:
+def repeat_recall(clip: Clip, runs: Sequence[Sequence[Note]], window: float = 0.03) -> tuple[list[int], int]:
+    """Strikes found per run (an estimated onset of the key within ``window``) and the false notes: estimates
+    that match no strike and no lead-in note."""
     found = transcribe_falling(VideoFileSource(clip.video), clip.geometry).notes
-    hits = sum(any(e.pitch == n.pitch and abs(e.start - n.start) <= 0.03 for e in found) for n in notes)
-    return hits, len(notes)
+    hits = [sum(any(e.pitch == n.pitch and abs(e.start - n.start) <= window for e in found) for n in run)
+            for run in runs]
+    every = [n for run in runs for n in run] + lead_in_notes()
+    false = sum(not any(e.pitch == n.pitch and abs(e.start - n.start) <= window for n in every) for e in found)
+    return hits, false
+
+
+def repeats_table(workdir: Path) -> list[str]:
+    """Found strikes per spacing and touch at three formats (the issue's 60-150 ms runs, 30 ms window)."""
+    runs = repeated_notes()
+    names = [f"{spacing * 1000:.0f} ms {'legato' if legato else 'detached'}"
+             for spacing in REPEAT_SPACINGS for _, legato in REPEAT_KEYS]
+    columns = list(dict.fromkeys(names))
+    lines = [f"Fast repeated notes: after {REPEATS_FROM:.1f} s of ordinary notes, runs of 8 strikes of one key 60, "
+             "80, 100 and 150 ms apart, two runs per spacing touching (legato: only the bars' outline between them) "
+             "and two detached (20 ms apart); found = an estimated onset of the key within 30 ms; false = estimates "
+             "that match no note.", "",
+             "| style | format | " + " | ".join(columns) + " | all | false |", "|---" * (len(columns) + 4) + "|"]
+    for style in ("synthesia", "hybrid"):
+        for width, height, fps in ((640, 360, 30), (1280, 720, 60), (426, 240, 24)):
+            config = RenderConfig(style=style, seed=7, size=(width, height), fps=fps)
+            every = lead_in_notes() + [n for run in runs for n in run]
+            clip = render_clip(workdir, f"repeats_{style}_{height}_{fps}", every, config)
+            hits, false = repeat_recall(clip, runs)
+            cells = [f"{sum(h for h, n in zip(hits, names, strict=True) if n == c)}/"
+                     f"{8 * names.count(c)}" for c in columns]
+            lines.append(f"| {style} | {width}x{height}@{fps} | " + " | ".join(cells)
+                         + f" | {sum(hits)}/{8 * len(runs)} | {false} |")
+    return lines
 
 
 def processing_speed(clip: Clip) -> tuple[float, float, float]:
@@ -157,15 +196,7 @@ def run(workdir: Path) -> list[str]:
         lines.append(f"| **{style}** | all (note-weighted) | | | {weights.sum():.0f} | **{mean['onset']:.3f}** | "
                      f"**{mean['onset_offset']:.3f}** | **{mean['hands']:.3f}** | "
                      f"{sum(r['false_in_fades'] for r in rows):.0f} | |")
-    lines += ["", "Fast repeated notes (runs of 8 strikes 60, 80, 100 and 150 ms apart, legato and detached; "
-              "found = an estimated onset within 30 ms):", "", "| style | format | found |", "|---|---|---|"]
-    repeats = repeated_notes()
-    for style in ("synthesia", "hybrid"):
-        for width, height, fps in ((640, 360, 30), (1280, 720, 60), (426, 240, 24)):
-            config = RenderConfig(style=style, seed=7, size=(width, height), fps=fps)
-            clip = render_clip(workdir, f"repeats_{style}_{height}_{fps}", repeats, config)
-            hits, total = repeat_recall(clip, repeats)
-            lines.append(f"| {style} | {width}x{height}@{fps} | {hits}/{total} |")
+    lines += ["", *repeats_table(workdir)]
     notes = read_midi(midis[0]).notes
     clip = render_clip(workdir, "speed_1080p60", notes, RenderConfig(style="synthesia", seed=3, size=(1920, 1080),
                                                                        fps=60, start=0.0, duration=10.0))

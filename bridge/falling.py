@@ -5,8 +5,9 @@ Only a few points on each key and a short column above each key are read per fra
 bar seen coming down a key's column reaches the key in the same colour while the key is lit (its
 colour differs from its own unlit look, learned from the video); it lasts while that bar stands on the
 key. Glow, particles, hands and logos touch only some of these conditions and give no notes; fades
-and title cards fail a keyboard contrast check. A gap between two bars of one key that reaches the
-keys is a re-strike, found even when it crosses the keys between two frames (``bridge.falling_tracker``).
+and title cards fail a keyboard contrast check. Bar fronts are followed down the band, so the front of the
+next bar of a sounding key (above background or the outline between two touching bars) re-strikes it when
+it reaches the keys, timed between frames (``bridge.falling_tracker``, ``bridge.falling_fronts``).
 Notes are grouped into parts by bar colour (``bridge.falling_parts``), one MIDI channel per part.
 See docs/falling-notes.md.
 """

@@ -30,6 +30,7 @@ _WHITE_BACK_POINTS = [(dx, y) for dx in (-0.25, 0.0, 0.25) for y in (45.0, 65.0,
 _BAND_COLUMNS = (-0.25, 0.0, 0.25)
 _BLACK_COLUMNS_MM = (-0.3, 0.0, 0.3)  # around the line between the two white keys under a black key
 BAND_START_MM = 10.0
+HIT_MM = 6.0  # bars reach the keyboard (its felt strip) this far behind the keys' back edge when their notes start
 MIN_BAND_ROWS = 8
 MAX_BAND_ROWS = 96
 LINE_ROWS = 3  # the band rows next to the keys that tell whether a bar is on a key now
@@ -67,6 +68,7 @@ class SamplePoints:
     black: NDArray[np.bool_]
     key_index: IntArray  # (K, 2P) points on each key top: P on the front, P on the back (see FrameSample)
     band_index: IntArray  # (C, K, R) columns above each key; row 0 is next to the keys, higher rows further up
+    row_mm: float  # plane millimetres between two band rows (the rows are equally spaced on the plane)
 
     @property
     def n_keys(self) -> int:
@@ -76,6 +78,11 @@ class SamplePoints:
     def n_rows(self) -> int:
         return int(self.band_index.shape[2])
 
+    @property
+    def hit_row(self) -> float:
+        """Where on the band's row scale (below row 0) a bar's front stands when its note starts."""
+        return (HIT_MM - BAND_START_MM) / self.row_mm
+
     @classmethod
     def from_geometry(cls, geometry: KeyboardGeometry) -> SamplePoints:
         layout = geometry.layout
@@ -83,7 +90,8 @@ class SamplePoints:
         width, height = geometry.image_size
         n_rows = int(np.clip(round(BAND_FRACTION * float(np.median(_key_line_rows(geometry)))),
                              MIN_BAND_ROWS, MAX_BAND_ROWS))
-        back_mm = BAND_START_MM + np.arange(n_rows) * _mm_per_pixel_behind_keys(geometry)
+        row_mm = _mm_per_pixel_behind_keys(geometry)
+        back_mm = BAND_START_MM + np.arange(n_rows) * row_mm
         kept: list[int] = []
         key_pts: list[NDArray[np.float64]] = []
         band_pts: list[NDArray[np.float64]] = []
@@ -112,7 +120,7 @@ class SamplePoints:
                                    "above them for falling notes: recalibrate or use --method keys")
         key_index = _flat(np.array(key_pts), width)
         band_index = _flat(np.array(band_pts), width).transpose(1, 0, 2)
-        return cls((width, height), tuple(kept), black, key_index, np.ascontiguousarray(band_index))
+        return cls((width, height), tuple(kept), black, key_index, np.ascontiguousarray(band_index), row_mm)
 
     def read(self, image: NDArray[np.uint8]) -> FrameSample:
         """Gather and normalise the sample points of one BGR frame."""

@@ -1,8 +1,9 @@
 """Per-key note tracking over the samples of a falling-notes video (see bridge/falling.py for the method).
 
 A note starts when a bar that was seen coming down a key's column reaches the key (same colour) while
-the key is lit; it lasts while a bar of that colour stands on the key; a gap between two bars of one
-key passing the keys is a re-strike. The unlit and empty looks are learned from the first second of
+the key is lit; it lasts while a bar of that colour stands on the key; the front of the key's next bar
+reaching it (``bridge.falling_fronts``) is a re-strike, and a note's own front times its onset between
+frames. The unlit and empty looks are learned from the first second of
 readable frames (per-cell median, so a logo or watermark is part of the look and a passing bar is not),
 then follow slow changes; the empty looks are learned again every second from the band remembered over
 the last seconds, and a band cell that stays changed without a note is learned again.
@@ -16,16 +17,19 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from bridge.falling_fronts import FrontTracker, find_fronts
 from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePoints
 
-GAP_REACH = 5  # rows on each side of a gap that must hold bar (by their median)
 ARRIVAL_ROWS = 3  # rows of an arriving bar whose colour it is known by
 FRONT_ROWS = 6  # rows of bar that make a bar's front above glow at the keys
 MAX_SPEEDS = 200
+MIN_DESCENT_ROWS = 3  # an arriving bar's front followed this far down the band gives a speed
+MIN_REPEAT_S = 0.04  # a front reaching a key this soon after its note started is that note's own front
 REMEMBER_EVERY_S = 0.25  # the band is remembered this often for learning its empty look again
 REMEMBER_SAMPLES = 40  # 10 s of remembered bands
 RELEARN_EVERY_S = 1.0
 Vector = NDArray[np.float32]
+LUMA = np.array([0.114, 0.587, 0.299], np.float32)  # BGR weights of brightness
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ class FallingSettings:
     lit_threshold: float = 0.35
     strike_threshold: float = 0.65  # a note starts only on a key this clearly lit (a hand over a key is less)
     bar_threshold: float = 0.3
-    gap_ratio: float = 0.72  # a gap between bars is darker (closer to empty) than this share of the bars beside it
+    front_ratio: float = 0.85  # below a bar's front: darker (closer to empty) than this share of the bar
     same_bar_cosine: float = 0.85  # a bar keeps its colour direction (cosine) from arrival to its end
     min_contrast: float = 40.0  # white minus black keys (0-255) below which no keyboard is visible
     fade_ratio: float = 0.35  # a frame whose keyboard contrast is below this share of the video's best is a fade
@@ -76,27 +80,30 @@ class Tracker:
         self.relearned_at = -np.inf
         self.best: FrameSample | None = None
         self.open: dict[int, _OpenNote] = {}
-        self.gap_row = np.full(n_keys, -1)  # lowest gap in the bar above each sounding key
-        self.gap_moved = np.zeros(n_keys, bool)
-        self.gap_due = np.full(n_keys, np.inf)  # when a gap that went out of sight reaches the keys
+        self.fronts = FrontTracker(n_keys, points.hit_row)
+        self.front_at = np.full(n_keys, -np.inf)  # when the last front reached each key that was not sounding
+        self.ended_at = np.full(n_keys, -np.inf)  # when each key's last note ended
+        self.followed_at = np.full(n_keys, -np.inf)  # when a bar was last seen falling down each key's band
+        self.bar_due = np.full(n_keys, -np.inf)  # when the bar last seen arriving reaches each key
         self.arrived_at = np.full(n_keys, -np.inf)
         self.arrival_colour = np.zeros((n_keys, 3), np.float32)  # minus the empty look
         self.arrival_paint = np.zeros((n_keys, 3), np.float32)  # as seen
         self.arrival_row = np.full(n_keys, -1)
         self.glow_front = np.full(n_keys, -1)  # the front of a bar above a dip, per key, in the last frame
         self.dark_at = np.full(n_keys, -np.inf)  # when a sounding key last went dark under its bar
-        self.speeds: list[float] = []  # bar speeds seen (rows per second), from arriving bars
+        self.speeds: list[float] = []  # bar speeds seen (rows per second), from arriving bars followed down
+        self.front_speeds: deque[float] = deque(maxlen=MAX_SPEEDS)  # and from fronts followed down: finer
+        self.descent = np.full((n_keys, 4), np.nan)  # t and row where each arriving bar was first and last seen
         self.finished: list[tuple[float, float, int, NDArray[np.float64]]] = []  # start, end, key, colour
         self.last_t = 0.0
         self.frame_dt: list[float] = []
-
-    @property
-    def step(self) -> float:
-        return float(np.median(self.frame_dt)) if self.frame_dt else 1 / 30
+        self.step = 1 / 30  # the median frame interval of the first frames
+        self.rows_per_s: float | None = None  # how fast bars fall, once measured
 
     def push(self, t: float, sample: FrameSample) -> None:
         if len(self.frame_dt) < 50 and t > self.last_t:
             self.frame_dt.append(t - self.last_t)
+            self.step = float(np.median(self.frame_dt))
         self.last_t = t
         if self.best is None or sample.contrast > self.best.contrast:
             self.best = sample
@@ -143,13 +150,14 @@ class Tracker:
                 self._finish(key, t)
             elif not (at_line[key] and _cosine(self.open[key].bar, line_bar[key]) > self.settings.same_bar_cosine):
                 self._finish(key, t)
+        self._follow_fronts(t, bar_rows, band_dist, band_diff, sample.band)
         window = max(3.5 * self.step, 0.1)
         recent = (t - self.arrived_at <= window) | (t - self.dark_at <= window)
         sounding = np.zeros(len(lit), bool)
         sounding[list(self.open)] = True
         struck = key_dist > self.settings.strike_threshold
-        for key in np.flatnonzero(at_line & (sounding | (struck & recent))):
-            self._sound(int(key), t, band_dist[key], line_bar[key], sample.line[key])
+        for key in np.flatnonzero(at_line & ~sounding & struck & recent):
+            self._start(int(key), t, window, line_bar[key], sample.line[key])
         self._follow(sample, key_dist, band_dist, bar_rows, t)
 
     def _note_arrivals(self, t: float, bar_rows: NDArray[np.bool_], band_diff: NDArray[np.float32],
@@ -173,60 +181,86 @@ class Tracker:
             inside = min(first + ARRIVAL_ROWS // 2 + 1, bar_rows.shape[1] - ARRIVAL_ROWS)  # past the bar's outline
             self.arrival_colour[key] = band_diff[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
             self.arrival_paint[key] = band[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
-            fell = self.arrival_row[key] - first
-            if 0 < t - self.arrived_at[key] <= 1.5 * self.step and fell > 0 and len(self.speeds) < MAX_SPEEDS:
-                self.speeds.append(fell / (t - self.arrived_at[key]))
+            falling = 0 < t - self.arrived_at[key] <= 1.5 * self.step and self.arrival_row[key] >= first
+            if not falling:
+                self._end_descent(int(key))
+                self.descent[key, :2] = t, first
+            self.descent[key, 2:] = t, first
+            if self.descent[key, 1] - first >= MIN_DESCENT_ROWS:
+                self.followed_at[key] = t
+            if self.rows_per_s is not None:
+                self.bar_due[key] = t + (first - self.points.hit_row) / self.rows_per_s
             self.arrived_at[key] = t
             self.arrival_row[key] = first
+        for key in np.flatnonzero(~arriving & ~np.isnan(self.descent[:, 0])):
+            self._end_descent(int(key))
         self.arrival_row[~arriving] = -1
 
-    @property
-    def rows_per_frame(self) -> float | None:
-        """How far bars fall between two frames (median of what arriving bars showed), None before any."""
-        return float(np.median(self.speeds)) * self.step if len(self.speeds) >= 3 else None
+    def _end_descent(self, key: int) -> None:
+        """An arriving bar's front was followed down from one row to another: a bar speed (rows per second)."""
+        t0, row0, t1, row1 = self.descent[key]
+        if t1 - t0 >= 1.5 * self.step and row0 - row1 >= MIN_DESCENT_ROWS and len(self.speeds) < MAX_SPEEDS:
+            self.speeds.append(float((row0 - row1) / (t1 - t0)))
+            self._measure_speed()
+        self.descent[key] = np.nan
 
-    def _sound(self, key: int, t: float, column: NDArray[np.float64], line_bar: Vector, line: Vector) -> None:
-        note = self.open.get(key)
-        if note is None:
-            if _cosine(self.arrival_paint[key], line) <= self.settings.same_bar_cosine:
-                return  # what stands on the key is not the bar that came down (glow, a hand, a logo)
-            self.open[key] = _OpenNote(t, line_bar.copy(), self.arrival_paint[key].copy())
-            self.gap_row[key] = -1
-        elif self._gap_arrived(key, t, column):
-            self._finish(key, t)
-            self.open[key] = _OpenNote(t, line_bar.copy(), note.colour)  # the next bar of one key: same part
+    def _measure_speed(self) -> None:
+        """How fast bars fall: the median of what fronts followed down the band showed (before 3 of them, of
+        what arriving bars showed)."""
+        for speeds in (self.front_speeds, self.speeds):
+            if len(speeds) >= 3:
+                self.rows_per_s = float(np.median(speeds))
+                return
 
-    def _gap_arrived(self, key: int, t: float, column: NDArray[np.float64]) -> bool:
-        """Follow the lowest gap in the bar above a sounding key down the column; True when it reaches the keys.
+    def _follow_fronts(self, t: float, bar_rows: NDArray[np.bool_], band_dist: NDArray[np.float64],
+                       band_diff: FloatArray, band: FloatArray) -> None:
+        """Follow the bars' fronts down the band; a front reaching a sounding key splits its note there."""
+        speed = self.rows_per_s
+        if speed is None:
+            return
+        busy = np.flatnonzero(bar_rows.any(axis=1))  # keys with a bar in their band
+        luma = np.abs(band_diff[busy] @ LUMA)
+        keys, edges = find_fronts(band_dist[busy], luma, self.settings.bar_threshold, self.settings.front_ratio)
+        self.fronts.see(t, busy[keys], edges, band, speed, self.step)
+        for key, front in self.fronts.arrived(t + self.step / 2):  # the frame nearest its arrival shows it
+            when = front.arrival
+            if front.speed is not None:
+                self.front_speeds.append(front.speed)
+                self._measure_speed()
+            note = self.open.get(key)
+            if note is None:
+                self.front_at[key] = when
+            elif when - note.start < MIN_REPEAT_S:  # its own front: it times the onset between frames
+                note.start = max(when, float(self.ended_at[key]))
+            elif _cosine(note.colour, front.colour) > self.settings.same_bar_cosine:  # the next bar of the key
+                self._finish(key, when)
+                self.open[key] = _OpenNote(when, note.bar, front.colour)
 
-        A gap that fades out of sight (glow near the keys can fill it) is expected at the keys when its last
-        row, falling at the bars' speed, gets there; a gap that never moved (a flaw in the empty look) is not.
-        """
-        gap = lowest_gap(column, self.settings.gap_ratio, self.settings.bar_threshold)
-        previous, travel = int(self.gap_row[key]), self.rows_per_frame
-        if previous >= 0 and 0 <= gap <= previous + 1:
-            self.gap_moved[key] |= gap < previous
-        elif previous >= 0:
-            if travel is None:
-                self.gap_due[key] = t
-            elif self.gap_moved[key]:
-                self.gap_due[key] = min(self.gap_due[key], t - self.step + previous / travel * self.step)
-            self.gap_moved[key] = False
-        self.gap_row[key] = gap
-        if self.gap_due[key] <= t + self.step / 2:
-            self.gap_due[key] = np.inf
-            return True
-        return False
+    def _start(self, key: int, t: float, window: float, line_bar: Vector, line: Vector) -> None:
+        if _cosine(self.arrival_paint[key], line) <= self.settings.same_bar_cosine:
+            return  # what stands on the key is not the bar that came down (glow, a hand, a logo)
+        fronted = t - 1.5 * self.step <= self.front_at[key] <= t + self.step / 2
+        restruck = t - self.dark_at[key] <= window  # dark for a moment under a standing bar
+        if not (fronted or restruck or t - self.followed_at[key] <= window or self.rows_per_s is None):
+            return  # nothing was seen falling onto the key (sparks, glow or a hand at the keys)
+        if not (fronted or restruck) and t < self.bar_due[key] - 1.5 * self.step:
+            return  # the bar is still on its way: a hand or glow is at the key
+        start = t  # or, between frames, when the bar's front was seen reaching the key
+        if fronted:
+            start = max(float(self.front_at[key]), float(self.ended_at[key]))
+        self.front_at[key] = -np.inf
+        self.open[key] = _OpenNote(start, line_bar.copy(), self.arrival_paint[key].copy())
 
     def _finish(self, key: int, t: float) -> None:
         note = self.open.pop(key)
-        self.gap_row[key], self.gap_moved[key], self.gap_due[key] = -1, False, np.inf
+        self.ended_at[key] = t
         if t > note.start:
             self.finished.append((note.start, t, key, note.colour.astype(np.float64)))
 
     def _close_all(self, t: float) -> None:
         for key in list(self.open):
             self._finish(key, t)
+        self.fronts.clear()
 
     def _follow(self, sample: FrameSample, key_dist: NDArray[np.float64], band_dist: NDArray[np.float64],
                 bar_rows: NDArray[np.bool_], t: float) -> None:
@@ -281,27 +315,6 @@ def _front_above_dip(band_dist: NDArray[np.float64], strong: NDArray[np.float64]
         run &= is_strong[:, LINE_ROWS + i: n_rows - FRONT_ROWS + 1 + i]
     starts = run & ~is_strong[:, LINE_ROWS - 1: n_rows - FRONT_ROWS]
     return np.where(starts.any(axis=1), LINE_ROWS + np.argmax(starts, axis=1), -1)
-
-
-def lowest_gap(column: NDArray[np.float64], ratio: float, threshold: float) -> int:
-    """Row of the lowest dip in a bar column (the outline or gap between two bars of one key), or -1.
-
-    A dip is darker than ``ratio`` times the bar below and above it, each side judged by the median of
-    GAP_REACH rows (a particle or a speck of glow is outvoted) and capped at the column's median bar
-    level; a gradient changes the level in one step and makes no dip, nor does a bar's end.
-    """
-    n = len(column)
-    if n < 2 * GAP_REACH + 1:
-        return -1
-    bar = column[column > threshold]
-    level = float(np.median(bar)) if len(bar) else 0.0
-    padded = np.concatenate([np.zeros(GAP_REACH), column, np.zeros(GAP_REACH)])
-    medians = np.median(np.lib.stride_tricks.sliding_window_view(padded, GAP_REACH), axis=1)
-    below = medians[:n]  # rows r-GAP_REACH .. r-1
-    above = medians[GAP_REACH + 1: GAP_REACH + 1 + n]  # rows r+1 .. r+GAP_REACH
-    sides = np.minimum(np.minimum(above, below), level)
-    dips = np.flatnonzero((column < ratio * sides) & (sides > threshold))
-    return int(dips[0]) if len(dips) else -1
 
 
 def _empty_looks(bands: NDArray[np.float32], black: NDArray[np.bool_],

@@ -1,0 +1,130 @@
+"""Bar fronts followed down the band above each key: sub-frame onsets and fast re-strikes.
+
+The band above a key is a picture of the near future. Bars fall at one speed along the keyboard plane and
+the band's rows are equally spaced on it, so the front of a bar (its lower edge: background below it, or the
+darker outline of the bar before it) seen at row r reaches the keys (r - hit_row) / speed seconds later. A
+front is found in any frame where it stands in the band, not only when it passes the few rows next to the
+keys, so the thin outline between two touching bars that move several rows per frame is not missed, and
+its arrival is timed between frames. Sightings of one key whose predicted arrivals agree (within a
+fraction of a frame) are one front; a front seen in MIN_SIGHTINGS frames arrives when predicted. Things
+that stand still (logos, glow, a gradient, a flaw in the empty look, what shows through a translucent bar)
+predict one frame later in each frame and never agree by themselves, and a front where one stood in the
+frame before is dropped so that they cannot join a falling one; sparks and hands do not keep falling at
+the bars' speed for that long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+MIN_SIGHTINGS = 3
+SPEED_ROWS = 8.0  # a front followed this far down the band measures the bars' speed
+AGREE_FRAMES = 0.35  # predicted arrivals of one front agree within this share of a frame (or ROW_NOISE rows)
+ROW_NOISE = 1.2
+STILL_ROWS = 0.6  # a front this close to one of the frame before stands still (if bars fall over twice that a frame)
+
+FloatArray = NDArray[np.float32]
+
+
+@dataclass(slots=True)
+class Front:
+    arrival: float  # predicted from the lowest sighting: the one least touched by an error of the speed
+    first_arrival: float  # predicted from the first sighting: later ones may not drift away from it
+    sightings: int
+    seen_at: float
+    row: float  # where it was last seen
+    colour: FloatArray  # the bar above the front where first seen (normalised colour)
+    first_seen_at: float
+    first_row: float
+
+    @property
+    def speed(self) -> float | None:
+        """Rows per second it fell from its first to its last sighting, if followed far enough."""
+        fell = self.first_row - self.row
+        return fell / (self.seen_at - self.first_seen_at) if fell >= SPEED_ROWS else None
+
+
+def find_fronts(dist: NDArray[np.float32] | NDArray[np.float64], luma: NDArray[np.float32] | NDArray[np.float64],
+                threshold: float, ratio: float) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Bar fronts in a band (row 0 next to the keys): rows where, going up the column, bar starts (the median
+    of three rows of ``dist[K, R]``, each cell's distance from its empty look, above ``threshold``) above a row
+    whose ``luma[K, R]`` (brightness change from the empty look) is under ``ratio`` times the bar's. Luma,
+    not colour: video keeps colour at half resolution, so a thin dark line between two bars keeps their colour
+    and shows only in brightness. Returns the keys and the sub-row positions of the edges, where the luma
+    crosses half the bar's (the middle of an outline between two touching bars)."""
+    n_rows = dist.shape[1]
+    if n_rows < 5:
+        return np.zeros(0, np.intp), np.zeros(0)
+    level = _median_of_next3(luma)  # rows r..r+2 for r = 1..R-3
+    rise = (_median_of_next3(dist) > threshold) & (luma[:, :-3] < ratio * level)  # row r-1 darker
+    rise[:, 1:] &= ~rise[:, :-1]  # the lowest row of a rise (an anti-aliased edge rises over two rows)
+    keys, index = np.nonzero(rise)
+    half = np.maximum(level[keys, index], level[keys, np.minimum(index + 1, level.shape[1] - 1)]) / 2
+    # the crossing lies between row r-1 and r+1 (a median of three is bar one row before the bar starts)
+    upper = np.minimum(index[:, None] + np.arange(1, 4), n_rows - 1)
+    lower = index + np.argmax(luma[keys[:, None], upper] >= half[:, None], axis=1)
+    low, high = luma[keys, lower], luma[keys, lower + 1]
+    within = np.clip((half - low) / np.maximum(high - low, 1e-6), 0.0, 1.0)
+    return keys.astype(np.intp), lower + within.astype(np.float64)
+
+
+def _median_of_next3(values: NDArray[np.float32] | NDArray[np.float64]) -> NDArray[np.float64]:
+    a, b, c = values[:, 1:-2], values[:, 2:-1], values[:, 3:]
+    return np.asarray(np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c)), dtype=np.float64)
+
+
+class FrontTracker:
+    """Fronts per key; :meth:`see` each frame's fronts, then take those that reached the keys from :meth:`arrived`.
+
+    ``hit_row``: where on the band's row scale (may be negative, below row 0) a bar's front is when its note
+    starts."""
+
+    def __init__(self, n_keys: int, hit_row: float) -> None:
+        self.hit_row = hit_row
+        self.fronts: list[list[Front]] = [[] for _ in range(n_keys)]
+        self.waiting: set[int] = set()  # keys with fronts on the way
+        self.before: dict[int, list[float]] = {}  # the rows of each key's fronts in the frame before
+
+    def see(self, t: float, keys: NDArray[np.intp], edges: NDArray[np.float64], band: FloatArray,
+            rows_per_s: float, step: float) -> None:
+        """Add the fronts found in the frame at ``t`` (``band[K, R, 3]``: its normalised band)."""
+        agree = min(0.5 * step, max(AGREE_FRAMES * step, ROW_NOISE / rows_per_s))
+        arrivals = t + (edges - self.hit_row) / rows_per_s
+        last_row = band.shape[1] - 1
+        before, self.before = self.before, {}
+        still_check = rows_per_s * step > 2 * STILL_ROWS  # else falling fronts look still too
+        for key, edge, arrival in zip(keys.tolist(), edges.tolist(), arrivals.tolist(), strict=True):
+            self.before.setdefault(key, []).append(edge)
+            if still_check and any(abs(edge - e) <= STILL_ROWS for e in before.get(key, ())):
+                continue  # an edge of what stands behind a translucent bar, a logo, a resting hand
+            known = self.fronts[key]
+            match = next((f for f in known if f.seen_at < t and abs(f.arrival - arrival) <= agree
+                          and abs(f.first_arrival - arrival) <= 1.5 * agree), None)
+            if match is None:  # a new front: its colour is read here, away from glow at the keys
+                inside = min(int(edge) + 1, last_row - 1)
+                known.append(Front(arrival, arrival, 1, t, edge, band[key, inside: inside + 2].mean(axis=0), t, edge))
+                self.waiting.add(key)
+            else:
+                match.arrival, match.seen_at, match.row = arrival, t, edge
+                match.sightings += 1
+
+    def arrived(self, t: float) -> list[tuple[int, Front]]:
+        """(key, front) of the fronts seen often enough that reached the keys by ``t``, in time order; fronts
+        that reached them without being seen enough are forgotten."""
+        due: list[tuple[int, Front]] = []
+        for key in list(self.waiting):
+            known = self.fronts[key]
+            due += [(key, f) for f in known if f.arrival <= t and f.sightings >= MIN_SIGHTINGS]
+            known[:] = [f for f in known if f.arrival > t]
+            if not known:
+                self.waiting.discard(key)
+        return sorted(due, key=lambda d: d[1].arrival)
+
+    def clear(self) -> None:
+        for key in self.waiting:
+            self.fronts[key].clear()
+        self.waiting.clear()
+        self.before.clear()

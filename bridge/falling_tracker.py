@@ -23,6 +23,7 @@ from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePo
 ARRIVAL_ROWS = 3  # rows of an arriving bar whose colour it is known by
 FRONT_ROWS = 6  # rows of bar that make a bar's front above glow at the keys
 MAX_SPEEDS = 200
+SPEED_AGREEMENT = 0.25  # fronts' speed is trusted within this share of the arriving bars' speed
 MIN_DESCENT_ROWS = 3  # an arriving bar's front followed this far down the band gives a speed
 MIN_REPEAT_S = 0.04  # a front reaching a key this soon after its note started is that note's own front
 REMEMBER_EVERY_S = 0.25  # the band is remembered this often for learning its empty look again
@@ -205,12 +206,15 @@ class Tracker:
         self.descent[key] = np.nan
 
     def _measure_speed(self) -> None:
-        """How fast bars fall: the median of what fronts followed down the band showed (before 3 of them, of
-        what arriving bars showed)."""
-        for speeds in (self.front_speeds, self.speeds):
-            if len(speeds) >= 3:
-                self.rows_per_s = float(np.median(speeds))
-                return
+        """How fast bars fall: the median of what fronts followed down the band showed, where it agrees with what
+        arriving bars showed (coarser, but never locked in: fronts are only matched at the speed already known,
+        so a wrong early speed could otherwise confirm itself); else what arriving bars showed."""
+        if len(self.speeds) < 3:
+            return
+        arrivals = float(np.median(self.speeds))
+        fronts = float(np.median(self.front_speeds)) if len(self.front_speeds) >= 3 else None
+        agree = fronts is not None and abs(fronts / arrivals - 1.0) <= SPEED_AGREEMENT
+        self.rows_per_s = fronts if agree and fronts is not None else arrivals
 
     def _follow_fronts(self, t: float, bar_rows: NDArray[np.bool_], band_dist: NDArray[np.float64],
                        band_diff: FloatArray, band: FloatArray) -> None:

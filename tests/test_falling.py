@@ -15,7 +15,8 @@ from numpy.typing import NDArray
 from bridge.errors import CalibrationError, VideoError
 from bridge.falling import FallingResult, is_falling_notes_video, part_colour_names, transcribe_falling
 from bridge.falling_parts import cluster_parts
-from bridge.falling_tracker import _front_above_dip
+from bridge.falling_sampling import SamplePoints
+from bridge.falling_tracker import FallingSettings, Tracker, _front_above_dip
 from bridge.midi import read_midi
 from bridge.scoring import score
 from bridge.sources import VideoFileSource
@@ -249,3 +250,17 @@ def test_bar_front_is_found_above_glow_at_the_keys() -> None:
     with_spark[20:23] = 0.8
     fronts = _front_above_dip(np.array([glow, with_bar, with_spark]), np.full(3, 0.4))
     assert fronts.tolist() == [-1, 20, -1]
+
+
+def test_bar_speed_from_fronts_must_agree_with_arriving_bars(
+        synthesia: tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]]) -> None:
+    """Fronts are matched at the speed already known, so a wrong early speed could confirm itself (it did on an
+    automatically calibrated hybrid clip: a third of the true speed, onset F1 0.49); arriving bars overrule it."""
+    tracker = Tracker(SamplePoints.from_geometry(synthesia[1]), FallingSettings())
+    tracker.speeds.extend([210.0, 213.0, 216.0])
+    tracker.front_speeds.extend([63.0, 64.0, 66.0])
+    tracker._measure_speed()
+    assert tracker.rows_per_s == 213.0
+    tracker.front_speeds.extend([211.0, 212.0, 214.0] * 3)
+    tracker._measure_speed()
+    assert tracker.rows_per_s == 211.5  # the fronts again (their median), once they agree: finer than arrivals

@@ -136,14 +136,13 @@ def _key_frames(video: Path, geometry: KeyboardGeometry, strip: StripSpec, optio
     """The frames for the key model and the calibration that fits them: the luma of the keyboard's crop decoded
     by ffmpeg (fast), whole frames with colour and luma (the preview), or OpenCV's BGR frames (without ffmpeg).
     The luma paths give the same strips as vmb live --video reads (bridge.ffmpeg_source)."""
-    wanted = options.reader
+    wanted, info = options.reader, probe(video)
     if wanted == "auto":
-        wanted = "ffmpeg" if luma_readable(probe(video)) else "opencv"
+        wanted = "ffmpeg" if luma_readable(info) else "opencv"
         log.info("frame reader: %s (auto)", wanted)
     if wanted == "opencv":
         return VideoFileSource(video, options.start, options.duration), geometry
     if colour:
-        info = probe(video)
         whole = CropBox(0, 0, info.width, info.height)
         return CropSource(video, whole, options.start, options.duration, options.decode_threads, "both"), geometry
     crop = keyboard_crop(geometry, strip)
@@ -185,7 +184,7 @@ def _transcribe_falling(video: Path, geometry: KeyboardGeometry, options: Transc
     """Falling notes from the rows of the frame the method samples, decoded by ffmpeg (the same notes as whole
     frames, several times faster: bridge.falling_source), or from OpenCV's whole frames (reader opencv, or
     without ffmpeg)."""
-    from bridge.falling import FallingResult, transcribe_falling
+    from bridge.falling import transcribe_falling
     from bridge.falling_source import falling_frames, falling_view
     from bridge.ffmpeg_source import ffmpeg_available
 
@@ -193,16 +192,17 @@ def _transcribe_falling(video: Path, geometry: KeyboardGeometry, options: Transc
     if reader == "auto":
         reader = "ffmpeg" if ffmpeg_available() else "opencv"
         log.info("frame reader: %s (auto)", reader)
-    result: FallingResult
+    points = None  # OpenCV's whole frames: the calibration's own sample points
+    source: VideoFileSource | CropSource
+    frames: Iterable[Frame]
     if reader == "opencv":
-        source: VideoFileSource | CropSource = VideoFileSource(video, options.start, options.duration)
-        counted = _CountingFrames(source, progress)
-        result = transcribe_falling(counted, geometry)
+        source = frames = VideoFileSource(video, options.start, options.duration)
     else:
         view = falling_view(geometry)
         source = falling_frames(video, view, options.start, options.duration, options.decode_threads)
-        counted = _CountingFrames(prefetched(source), progress)
-        result = transcribe_falling(counted, geometry, points=view.points)
+        frames, points = prefetched(source), view.points
+    counted = _CountingFrames(frames, progress)
+    result = transcribe_falling(counted, geometry, points=points)
     return Transcription(list(result.notes), "falling", geometry, counted.count, source.truncated,
                          tuple(result.part_colours))
 

@@ -2,7 +2,8 @@
 
 Each clip is rendered by ``bridge.synth`` (real H.264 through ffmpeg), read back through
 ``VideoFileSource`` and transcribed with the ground-truth calibration from the labels, so these
-figures measure the falling-notes method alone (calibration has its own benchmark).
+figures measure the falling-notes method alone (calibration has its own benchmark). The 60 fps clips are also
+read through ffmpeg's stripes decoding every frame, only the reference frames or only the I and P frames.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge.falling import transcribe_falling
+from bridge.falling_source import falling_frames, falling_view, skip_frame
 from bridge.midi import read_midi
 from bridge.scoring import match_onsets, score
 from bridge.sources import VideoFileSource
@@ -58,16 +60,21 @@ def _fade_gains(clip: Clip, times: Sequence[float]) -> list[float]:
             for t in times]
 
 
+def _visible(clip: Clip, notes: Sequence[Note]) -> tuple[list[Note], list[Note]]:
+    """The reference notes that start while the picture is bright enough, and the estimates but those of the others."""
+    visible = [n for n, g in zip(clip.reference, _fade_gains(clip, [n.start for n in clip.reference]),
+                                 strict=True) if g >= VISIBLE_GAIN]
+    hidden = [n for n in clip.reference if n not in visible]
+    return visible, [e for e in notes if not any(abs(e.start - h.start) <= 0.05 and e.pitch == h.pitch
+                                                 for h in hidden)]
+
+
 def evaluate_clip(clip: Clip) -> dict[str, float]:
     """Scores over the visible part of the clip, false notes in fades, and the hand split."""
     t0 = time.perf_counter()
     result = transcribe_falling(VideoFileSource(clip.video), clip.geometry)
     seconds = time.perf_counter() - t0
-    visible = [n for n, g in zip(clip.reference, _fade_gains(clip, [n.start for n in clip.reference]),
-                                 strict=True) if g >= VISIBLE_GAIN]
-    hidden = [n for n in clip.reference if n not in visible]
-    estimate = [e for e in result.notes if not any(abs(e.start - h.start) <= 0.05 and e.pitch == h.pitch
-                                                   for h in hidden)]
+    visible, estimate = _visible(clip, result.notes)
     in_fade = [e for e, g in zip(estimate, _fade_gains(clip, [e.start for e in estimate]), strict=True)
                if g < 1.0 and not any(abs(e.start - r.start) <= 0.05 and e.pitch == r.pitch for r in visible)]
     scores = score(visible, estimate, float(np.asarray(clip.labels["fps"])))
@@ -117,10 +124,21 @@ def repeated_notes() -> list[list[Note]]:
     return runs
 
 
-def repeat_recall(clip: Clip, runs: Sequence[Sequence[Note]], window: float = 0.03) -> tuple[list[int], int]:
+def transcribe_frames(clip: Clip, frames: str) -> list[Note]:
+    """The notes read through ffmpeg's stripes from ``frames`` (all, reference or ip: bridge.falling_source)."""
+    view = falling_view(clip.geometry)
+    fps = float(np.asarray(clip.labels["fps"]))
+    source = falling_frames(clip.video, view, skip_frame=skip_frame(frames))
+    interval = None if frames == "all" else 1 / fps
+    return transcribe_falling(source, clip.geometry, points=view.points, frame_interval=interval).notes
+
+
+def repeat_recall(clip: Clip, runs: Sequence[Sequence[Note]], window: float = 0.03,
+                  found: Sequence[Note] | None = None) -> tuple[list[int], int]:
     """Strikes found per run (an estimated onset of the key within ``window``) and the false notes: estimates
-    that match no strike and no lead-in note."""
-    found = transcribe_falling(VideoFileSource(clip.video), clip.geometry).notes
+    that match no strike and no lead-in note. ``found``: the notes (default: from every frame, read by OpenCV)."""
+    if found is None:
+        found = transcribe_falling(VideoFileSource(clip.video), clip.geometry).notes
     hits = [sum(any(e.pitch == n.pitch and abs(e.start - n.start) <= window for e in found) for n in run)
             for run in runs]
     every = [n for run in runs for n in run] + lead_in_notes()
@@ -152,6 +170,42 @@ def repeats_table(workdir: Path) -> list[str]:
     return lines
 
 
+FAST_FORMATS = ((1280, 720, 60), (1920, 1080, 60))
+FRAME_CHOICES = ("all", "reference", "ip")
+
+
+def reference_frames_table(workdir: Path, fast_clips: Sequence[Clip]) -> list[str]:
+    """The 60 fps clips read from every frame, only the reference frames, or only the I and P frames (ffmpeg's
+    stripes): onset and onset+offset F1 of the ordinary clips together, and the fast repeats found."""
+    runs = repeated_notes()
+    every = lead_in_notes() + [n for run in runs for n in run]
+    lines = ["From only the reference frames (`vmb transcribe --frames`): the 60 fps clips above (and the 1080p60 "
+             "speed clip), note-weighted, and the fast repeats at 60 fps, read through ffmpeg's stripes from every "
+             "frame (all), the reference frames (I, P and referenced B frames: `-skip_frame noref`) or the I and P "
+             "frames (`-skip_frame bidir`).", "",
+             "| style | frames | frames decoded | onset F1 | onset+offset F1 | repeats 720p60 | false | "
+             "repeats 1080p60 | false |", "|---|---|---|---|---|---|---|---|---|"]
+    for style in ("synthesia", "hybrid"):
+        ordinary = [c for c in fast_clips if json.loads(str(c.labels["style_params"]))["name"] == style]
+        repeats = [render_clip(workdir, f"repeats_{style}_{h}_{fps}", every, RenderConfig(style=style, seed=7,
+                                                                                          size=(w, h), fps=fps))
+                   for w, h, fps in FAST_FORMATS]
+        for frames in FRAME_CHOICES:
+            pairs = [_visible(c, transcribe_frames(c, frames)) for c in ordinary]
+            weights = [len(visible) for visible, _ in pairs]
+            scores = [score(visible, found, 60.0) for visible, found in pairs]
+            onset = np.average([s.onset_50ms.f1 for s in scores], weights=weights)
+            both = np.average([s.onset_offset_50ms.f1 for s in scores], weights=weights)
+            decoded = sum(1 for c in ordinary for _ in falling_frames(c.video, falling_view(c.geometry),
+                                                                      skip_frame=skip_frame(frames)))
+            cells = []
+            for clip in repeats:
+                hits, false = repeat_recall(clip, runs, found=transcribe_frames(clip, frames))
+                cells += [f"{sum(hits)}/{8 * len(runs)}", str(false)]
+            lines.append(f"| {style} | {frames} | {decoded} | {onset:.3f} | {both:.3f} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def processing_speed(clip: Clip) -> tuple[float, float, float]:
     """Frames/s for decoding only, the method only (process CPU time on decoded frames) and both (wall)."""
     frames = list(VideoFileSource(clip.video))
@@ -174,6 +228,7 @@ def run(workdir: Path) -> list[str]:
              "| style | clip | format | look | notes | onset F1 (50 ms) | onset+offset F1 | hands right | "
              "false notes in fades | parts |", "|---|---|---|---|---|---|---|---|---|---|"]
     totals: dict[str, list[dict[str, float]]] = {"synthesia": [], "hybrid": []}
+    fast_clips: list[Clip] = []
     midis = sorted(DATA.joinpath("miditest").glob("*.mid"))
     for style in totals:
         for i, midi in enumerate(midis):
@@ -182,6 +237,8 @@ def run(workdir: Path) -> list[str]:
             clip = render_clip(workdir, f"{style}_{midi.stem}", read_midi(midi).notes, config)
             row = evaluate_clip(clip)
             totals[style].append(row)
+            if fps >= 60:
+                fast_clips.append(clip)
             look = json.loads(str(clip.labels["style_params"]))
             effects = [k for k in ("glow", "particles") if look.get(k)] + [look.get("bar_look", "")]
             effects += ["fade"] if look.get("fade_in_s") or look.get("fade_out_s") else []
@@ -200,6 +257,7 @@ def run(workdir: Path) -> list[str]:
     notes = read_midi(midis[0]).notes
     clip = render_clip(workdir, "speed_1080p60", notes, RenderConfig(style="synthesia", seed=3, size=(1920, 1080),
                                                                        fps=60, start=0.0, duration=10.0))
+    lines += ["", *reference_frames_table(workdir, [*fast_clips, clip])]
     decode, method, both = processing_speed(clip)
     lines += ["", "Speed, 1920x1080 at 60 fps (10 s synthesia clip):", "", "| what | frames/s | x real time |",
               "|---|---|---|",

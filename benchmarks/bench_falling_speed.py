@@ -1,9 +1,10 @@
-"""Falling-notes transcription speed: OpenCV's whole frames against ffmpeg's stacked stripes, in one run.
+"""Falling-notes transcription speed: OpenCV's whole frames against ffmpeg's stacked stripes of every frame or of
+only the reference frames, in one run.
 
 ``vmb transcribe --method falling`` end to end (``transcribe_video``) on rendered synthesia clips, each reader
-timed twice (best wall time kept), then where the stripes path spends its time: ffmpeg's decoding alone, ffmpeg
-with the stripes filter and the pipe (its CPU time per frame), and in this process the reading, the sampling and
-the tracker (CPU time per frame over frames already read).
+timed twice (best wall time kept), with the onset F1 of its notes; then where the stripes path spends its time:
+ffmpeg's decoding alone (all, reference or I and P frames), ffmpeg with the stripes filter and the pipe (its CPU
+time per frame), and in this process the reading, the sampling and the tracker (CPU time per frame of the video).
 """
 
 from __future__ import annotations
@@ -16,18 +17,23 @@ import time
 from pathlib import Path
 
 from bridge.falling import FallingSettings
-from bridge.falling_source import falling_frames, falling_view
+from bridge.falling_source import MIN_REFERENCE_FPS, falling_frames, falling_view, skip_frame
 from bridge.falling_tracker import Tracker
 from bridge.midi import read_midi
+from bridge.scoring import score
 from bridge.synth.render import RenderConfig, render_to_files, true_geometry
 from bridge.transcribe import TranscribeOptions, Transcription, transcribe_video
-from bridge.types import KeyboardGeometry
+from bridge.types import Frame, KeyboardGeometry, Note
 
 TITLE = "Falling-notes transcription speed (OpenCV whole frames vs ffmpeg stripes)"
 MIDI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "midi" / "miditest" / "10.mid"
 SECONDS = 10.0
-FORMATS = ((1920, 1080, 60), (1280, 720, 30))
+FORMATS = ((1920, 1080, 60), (1280, 720, 60), (1280, 720, 30))
 REPEATS = 2
+# (reader, frames, what the row is called)
+READS = (("opencv", "all", "OpenCV whole frames"), ("ffmpeg", "all", "ffmpeg stripes, every frame"),
+         ("ffmpeg", "reference", "ffmpeg stripes, reference frames"),
+         ("ffmpeg", "ip", "ffmpeg stripes, I and P frames"))
 
 
 def _load() -> str:
@@ -39,17 +45,18 @@ def _child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _render(workdir: Path, size: tuple[int, int], fps: int) -> tuple[Path, KeyboardGeometry]:
+def _render(workdir: Path, size: tuple[int, int], fps: int) -> tuple[Path, KeyboardGeometry, list[Note]]:
     video = workdir / f"synthesia_{size[1]}p{fps}.mp4"
     config = RenderConfig(style="synthesia", seed=3, size=size, fps=fps, start=0.0, duration=SECONDS)
-    labels = render_to_files(read_midi(MIDI).notes, config, video, None)
-    return video, true_geometry(labels)
+    labels = render_to_files(read_midi(MIDI).notes, config, video, None, midi_path=video.with_suffix(".mid"))
+    return video, true_geometry(labels), read_midi(video.with_suffix(".mid")).notes
 
 
-def _best_of(video: Path, geometry: KeyboardGeometry, reader: str) -> tuple[float, float, Transcription]:
-    """The shortest wall time of REPEATS transcriptions with ``reader``, the CPU time of this process and its
-    children (ffmpeg) of that run, and the transcription."""
-    options = TranscribeOptions(method="falling", reader=reader)
+def _best_of(video: Path, geometry: KeyboardGeometry, reader: str,
+             frames: str) -> tuple[float, float, Transcription]:
+    """The shortest wall time of REPEATS transcriptions with ``reader`` and ``frames``, the CPU time of this process
+    and its children (ffmpeg) of that run, and the transcription."""
+    options = TranscribeOptions(method="falling", reader=reader, frames=frames)
     runs = []
     for _ in range(REPEATS):
         t0, c0, k0 = time.perf_counter(), time.process_time(), _child_cpu()
@@ -59,19 +66,20 @@ def _best_of(video: Path, geometry: KeyboardGeometry, reader: str) -> tuple[floa
     return wall, cpu, result
 
 
-def _end_to_end(video: Path, geometry: KeyboardGeometry, fps: int) -> list[str]:
+def _end_to_end(video: Path, geometry: KeyboardGeometry, truth: list[Note], fps: int) -> list[str]:
+    """One row per way of reading (only every frame below MIN_REFERENCE_FPS); speeds count the frames of the video."""
     size = f"{geometry.image_size[0]}x{geometry.image_size[1]}@{fps}"
-    old_wall, old_cpu, old = _best_of(video, geometry, "opencv")
-    new_wall, new_cpu, new = _best_of(video, geometry, "ffmpeg")
-    same = "identical" if (old.notes, old.n_frames) == (new.notes, new.n_frames) else "**differ**"
-    return [_row(size, "OpenCV whole frames (before)", old, old_wall, old_cpu, fps) + " |",
-            _row(size, "ffmpeg stripes (now)", new, new_wall, new_cpu, fps) + f" {same} |"]
-
-
-def _row(size: str, reader: str, result: Transcription, wall: float, cpu: float, fps: int) -> str:
-    rate = result.n_frames / wall
-    return (f"| {size} | {reader} | {rate:.0f} | {rate / fps:.1f} | {1000 * cpu / result.n_frames:.1f} | "
-            f"{len(result.notes)} |")
+    rows = []
+    for reader, frames, name in READS:
+        if frames != "all" and fps < MIN_REFERENCE_FPS:
+            continue
+        wall, cpu, result = _best_of(video, geometry, reader, frames)
+        n_video = round(SECONDS * fps)
+        rate = n_video / wall
+        f1 = score(truth, result.notes, fps).onset_50ms.f1
+        rows.append(f"| {size} | {name} | {result.n_frames} | {rate:.0f} | {rate / fps:.1f} | "
+                    f"{1000 * cpu / n_video:.2f} | {len(result.notes)} | {f1:.3f} |")
+    return rows
 
 
 def _ffmpeg_cpu_ms(video: Path, input_options: list[str], n_frames: int) -> float:
@@ -90,53 +98,62 @@ def _frame_types(video: Path) -> str:
     return ", ".join(f"{kind} {kinds.count(kind)}" for kind in ("I", "P", "B"))
 
 
-def _stages(video: Path, geometry: KeyboardGeometry) -> list[str]:
+def _stage_ms(video: Path, geometry: KeyboardGeometry, frames: str, n_video: int, fps: int) -> tuple[float, ...]:
+    """CPU ms per frame of the video: ffmpeg decoding + stripes + pipe, and in this process reading the pipe,
+    sampling and the tracker, reading ``frames``."""
     view = falling_view(geometry)
-    source = falling_frames(video, view)
     c0, k0 = time.process_time(), _child_cpu()
-    frames = list(source)
-    read_ms, piped_ms = (1000 * (time.process_time() - c0) / len(frames), 1000 * (_child_cpu() - k0) / len(frames))
-    decode_ms = _ffmpeg_cpu_ms(video, [], len(frames))
-    # what a method reading only the frames other frames are predicted from (I and P) would pay for decoding
-    reference_ms = _ffmpeg_cpu_ms(video, ["-skip_frame", "bidir"], len(frames))
-    reference_fast_ms = _ffmpeg_cpu_ms(video, ["-skip_frame", "bidir", "-skip_loop_filter", "all"], len(frames))
+    read: list[Frame] = list(falling_frames(video, view, skip_frame=skip_frame(frames)))
+    read_ms, piped_ms = 1000 * (time.process_time() - c0) / n_video, 1000 * (_child_cpu() - k0) / n_video
     c0 = time.process_time()
-    samples = [view.points.read(f.image) for f in frames]
-    sample_ms = 1000 * (time.process_time() - c0) / len(frames)
-    tracker = Tracker(view.points, FallingSettings())
+    samples = [view.points.read(f.image) for f in read]
+    sample_ms = 1000 * (time.process_time() - c0) / n_video
+    tracker = Tracker(view.points, FallingSettings(), None if frames == "all" else 1 / fps)
     c0 = time.process_time()
-    for frame, sample in zip(frames, samples, strict=True):
+    for frame, sample in zip(read, samples, strict=True):
         tracker.push(frame.t, sample)
     tracker.close()
-    track_ms = 1000 * (time.process_time() - c0) / len(frames)
+    track_ms = 1000 * (time.process_time() - c0) / n_video
+    return piped_ms, read_ms, sample_ms, track_ms
+
+
+def _stages(video: Path, geometry: KeyboardGeometry, fps: int) -> list[str]:
+    view = falling_view(geometry)
+    n_video = sum(1 for _ in falling_frames(video, view))
+    decode = [_ffmpeg_cpu_ms(video, options, n_video) for options in
+              ([], ["-skip_frame", "noref"], ["-skip_frame", "bidir"], ["-skip_frame", "bidir", "-skip_loop_filter",
+                                                                          "all"])]
+    stages = {frames: _stage_ms(video, geometry, frames, n_video, fps) for frames in ("all", "reference", "ip")}
+    names = ("decoding + stripes + BGR + pipe | ffmpeg", "reading the pipe (frames and timestamps) | python",
+             "sampling (SamplePoints.read) | python", "tracker (Tracker.push) | python")
+    rows = [f"| {name} | " + " | ".join(f"{stages[f][i]:.2f}" for f in stages) + " |" for i, name in enumerate(names)]
+    total = " | ".join(f"{sum(stages[f]):.2f}" for f in stages)
     return [f"Where the time goes ({geometry.image_size[0]}x{geometry.image_size[1]}, stripes of "
-            f"{view.crop.width}x{view.crop.height} pixels in {len(view.crop.stripes)} cuts), CPU ms per frame:", "",
-            "| stage | process | CPU ms/frame |", "|---|---|---|",
-            f"| decoding (H.264, ffmpeg -f null) | ffmpeg | {decode_ms:.2f} |",
-            f"| decoding only the I and P frames (`-skip_frame bidir`), per frame of the video | ffmpeg | "
-            f"{reference_ms:.2f} |",
-            f"| the same without deblocking (`-skip_loop_filter all`) | ffmpeg | {reference_fast_ms:.2f} |",
-            f"| decoding + stripes + BGR + pipe | ffmpeg | {piped_ms:.2f} |",
-            f"| reading the pipe (frames and timestamps) | python | {read_ms:.2f} |",
-            f"| sampling (SamplePoints.read) | python | {sample_ms:.2f} |",
-            f"| tracker (Tracker.push) | python | {track_ms:.2f} |", "",
+            f"{view.crop.width}x{view.crop.height} pixels in {len(view.crop.stripes)} cuts), CPU ms per frame of the "
+            "video, reading every frame, the reference frames (`-skip_frame noref`) or the I and P frames "
+            "(`-skip_frame bidir`):", "",
+            "| stage | process | all | reference | I and P |", "|---|---|---|---|---|",
+            f"| decoding only (H.264, ffmpeg -f null) | ffmpeg | {decode[0]:.2f} | {decode[1]:.2f} | {decode[2]:.2f} |",
+            f"| the same without deblocking (`-skip_loop_filter all`: other pixels) | ffmpeg | | | {decode[3]:.2f} |",
+            *rows, f"| **all stages** | both | {total} |", "",
             f"Frame types of this clip (x264 `veryfast`): {_frame_types(video)}. 10x real time at 1080p60 is 600 "
-            "frames/s, 3.3 ms of CPU per frame on 2 cores: decoding every frame alone takes more; decoding only the I "
-            "and P frames would leave room, for a method that reads note times from where the bars are."]
+            "frames/s: 3.3 ms of CPU per frame of the video on 2 cores, if ffmpeg and Python kept both busy."]
 
 
 def run(workdir: Path) -> list[str]:
     clips = [(_render(workdir, (width, height), fps), fps) for width, height, fps in FORMATS]
     load_before = _load()
-    lines = [f"`vmb transcribe --method falling` end to end on {SECONDS:.0f} s synthesia renders of miditest 10.mid "
-             f"(ground-truth calibration), best of {REPEATS} runs, {os.cpu_count()} cores; ffmpeg decodes with its "
-             "own threads, in parallel with the method. Load average (1, 5, 15 min) before: " + load_before + ".", "",
-             "| format | reader | frames/s | x real time | CPU ms/frame (all processes) | notes | notes of the two |",
-             "|---|---|---|---|---|---|---|"]
-    for (video, geometry), fps in clips:
-        lines += _end_to_end(video, geometry, fps)
+    lines = [f"`vmb transcribe --method falling --frames all|reference|ip` end to end on {SECONDS:.0f} s synthesia "
+             f"renders of miditest 10.mid (ground-truth calibration), best of {REPEATS} runs, {os.cpu_count()} cores; "
+             "ffmpeg decodes with its own threads, in parallel with the method. Frames/s and CPU ms count the frames "
+             "of the video (decoded or skipped). Load average (1, 5, 15 min) before: " + load_before + ".", "",
+             "| format | reader | frames decoded | frames/s | x real time | CPU ms/frame (all processes) | notes | "
+             "onset F1 |", "|---|---|---|---|---|---|---|---|"]
+    for (video, geometry, truth), fps in clips:
+        lines += _end_to_end(video, geometry, truth, fps)
     lines += ["", f"Load average after: {_load()}.", ""]
-    lines += _stages(*clips[0][0])
+    (video, geometry, _), fps = clips[0]
+    lines += _stages(video, geometry, fps)
     return lines
 
 

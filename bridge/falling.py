@@ -37,12 +37,14 @@ class FallingResult:
 
 
 def transcribe_falling(frames: Iterable[Frame], geometry: KeyboardGeometry, settings: FallingSettings | None = None,
-                       points: SamplePoints | None = None) -> FallingResult:
+                       points: SamplePoints | None = None, frame_interval: float | None = None) -> FallingResult:
     """Notes of a falling-notes video, one channel per part (bar colour); streams over the frames. ``points``:
-    where to read each frame (default: the calibration's points in whole frames)."""
+    where to read each frame (default: the calibration's points in whole frames). ``frame_interval``: the video's
+    frame interval in seconds, needed when ``frames`` skip some (only the reference frames: irregular times);
+    default: the median interval of the first frames."""
     settings = settings or FallingSettings()
     points = SamplePoints.from_geometry(geometry) if points is None else points
-    tracker = Tracker(points, settings)
+    tracker = Tracker(points, settings, frame_interval)
     for frame in frames:
         tracker.push(frame.t, points.read(frame.image))
     tracker.close()

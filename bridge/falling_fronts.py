@@ -82,20 +82,22 @@ class FrontTracker:
     ``hit_row``: where on the band's row scale (may be negative, below row 0) a bar's front is when its note
     starts."""
 
-    def __init__(self, n_keys: int, hit_row: float) -> None:
+    def __init__(self, n_keys: int, hit_row: float, pair_span: float | None = None) -> None:
         self.hit_row = hit_row
+        self.pair_span = pair_span  # two sightings this far apart (seconds) also confirm a front, if given
         self.fronts: list[list[Front]] = [[] for _ in range(n_keys)]
         self.waiting: set[int] = set()  # keys with fronts on the way
         self.before: dict[int, list[float]] = {}  # the rows of each key's fronts in the frame before
 
     def see(self, t: float, keys: NDArray[np.intp], edges: NDArray[np.float64], band: FloatArray,
-            rows_per_s: float, step: float) -> None:
-        """Add the fronts found in the frame at ``t`` (``band[K, R, 3]``: its normalised band)."""
+            rows_per_s: float, step: float, gap: float | None = None) -> None:
+        """Add the fronts found in the frame at ``t`` (``band[K, R, 3]``: its normalised band); ``step`` is the
+        video's frame interval, ``gap`` the time since the frame seen before (``step`` when every frame is seen)."""
         agree = min(0.5 * step, max(AGREE_FRAMES * step, ROW_NOISE / rows_per_s))
         arrivals = t + (edges - self.hit_row) / rows_per_s
         last_row = band.shape[1] - 1
         before, self.before = self.before, {}
-        still_check = rows_per_s * step > 2 * STILL_ROWS  # else falling fronts look still too
+        still_check = rows_per_s * (step if gap is None else gap) > 2 * STILL_ROWS  # else falling fronts look still
         for key, edge, arrival in zip(keys.tolist(), edges.tolist(), arrivals.tolist(), strict=True):
             self.before.setdefault(key, []).append(edge)
             if still_check and any(abs(edge - e) <= STILL_ROWS for e in before.get(key, ())):
@@ -117,11 +119,17 @@ class FrontTracker:
         due: list[tuple[int, Front]] = []
         for key in list(self.waiting):
             known = self.fronts[key]
-            due += [(key, f) for f in known if f.arrival <= t and f.sightings >= MIN_SIGHTINGS]
+            due += [(key, f) for f in known if f.arrival <= t and self._confirmed(f)]
             known[:] = [f for f in known if f.arrival > t]
             if not known:
                 self.waiting.discard(key)
         return sorted(due, key=lambda d: d[1].arrival)
+
+    def _confirmed(self, front: Front) -> bool:
+        if front.sightings >= MIN_SIGHTINGS:
+            return True
+        span = self.pair_span
+        return span is not None and front.sightings >= 2 and front.seen_at - front.first_seen_at >= span
 
     def clear(self) -> None:
         for key in self.waiting:

@@ -22,10 +22,17 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from bridge.errors import VmbError
 from bridge.falling_sampling import SamplePoints
-from bridge.ffmpeg_source import CropBox, CropSource
+from bridge.ffmpeg_source import CropBox, CropSource, SkipFrame, has_b_frames
+from bridge.sources import probe
 from bridge.types import KeyboardGeometry
 
+# which frames to decode: all; "reference" (I, P and the B frames others are predicted from: always their exact
+# pixels, about half the frames of x264 video with B frames); "ip" (I and P only: fewest, fastest, irregular)
+FRAMES = ("auto", "all", "reference", "ip")
+_SKIP: dict[str, SkipFrame | None] = {"all": None, "reference": "noref", "ip": "bidir"}
+MIN_REFERENCE_FPS = 45.0  # auto reads only the reference frames of videos this fast: still about 25 a second
 MERGE_GAP_ROWS = 8  # runs of sampled rows closer than this are cut as one stripe (a shorter filter graph)
 MAX_STRIPES = 12
 
@@ -104,6 +111,22 @@ def _moved_points(points: SamplePoints, crop: StripeCrop) -> SamplePoints:
 
 
 def falling_frames(video: Path, view: FallingView, start: float = 0.0, duration: float | None = None,
-                   threads: int | None = None) -> CropSource:
-    """The frames of ``video`` as the stacked stripes of ``view`` (BGR), with the container's timestamps."""
-    return CropSource(video, view.crop, start, duration, threads, pixels="bgr")
+                   threads: int | None = None, skip_frame: SkipFrame | None = None) -> CropSource:
+    """The frames of ``video`` as the stacked stripes of ``view`` (BGR), with the container's timestamps;
+    ``skip_frame``: decode only the reference frames (see :class:`CropSource`)."""
+    return CropSource(video, view.crop, start, duration, threads, pixels="bgr", skip_frame=skip_frame)
+
+
+def choose_frames(video: Path, frames: str = "auto") -> str:
+    """The frames to decode (see FRAMES): ``auto`` gives ``reference`` for videos of MIN_REFERENCE_FPS or more with B
+    frames (other videos: every frame is a reference frame, or reference frames come too seldom), else ``all``."""
+    if frames not in FRAMES:
+        raise VmbError(f"unknown frames {frames!r}: use one of {', '.join(FRAMES)}")
+    if frames != "auto":
+        return frames
+    return "reference" if probe(video).fps >= MIN_REFERENCE_FPS and has_b_frames(video) else "all"
+
+
+def skip_frame(frames: str) -> SkipFrame | None:
+    """ffmpeg's ``-skip_frame`` for a choice of FRAMES other than auto."""
+    return _SKIP[frames]

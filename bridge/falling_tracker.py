@@ -7,6 +7,10 @@ frames. The unlit and empty looks are learned from the first second of
 readable frames (per-cell median, so a logo or watermark is part of the look and a passing bar is not),
 then follow slow changes; the empty looks are learned again every second from the band remembered over
 the last seconds, and a band cell that stays changed without a note is learned again.
+
+Samples may skip frames (only the reference frames decoded: ``frame_interval`` gives the video's own frame
+interval): the tests then use the time since the sample before, several fronts may reach a key between two
+samples, and a key that changed between two samples changed, most likely, halfway between them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bridge.falling_fronts import FrontTracker, find_fronts
+from bridge.falling_fronts import Front, FrontTracker, find_fronts
 from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePoints
 
 ARRIVAL_ROWS = 3  # rows of an arriving bar whose colour it is known by
@@ -66,7 +70,7 @@ def _cosine(a: NDArray[np.float32] | NDArray[np.float64], b: NDArray[np.float32]
 class Tracker:
     """Feed samples in time order with :meth:`push`, then :meth:`close`; ``finished`` holds the notes."""
 
-    def __init__(self, points: SamplePoints, settings: FallingSettings) -> None:
+    def __init__(self, points: SamplePoints, settings: FallingSettings, frame_interval: float | None = None) -> None:
         self.points = points
         self.settings = settings
         n_keys = points.n_keys
@@ -83,6 +87,7 @@ class Tracker:
         self.open: dict[int, _OpenNote] = {}
         self.fronts = FrontTracker(n_keys, points.hit_row)
         self.front_at = np.full(n_keys, -np.inf)  # when the last front reached each key that was not sounding
+        self.next_fronts: dict[int, list[Front]] = {}  # per key whose front_at this sample set: the fronts after it
         self.ended_at = np.full(n_keys, -np.inf)  # when each key's last note ended
         self.followed_at = np.full(n_keys, -np.inf)  # when a bar was last seen falling down each key's band
         self.bar_due = np.full(n_keys, -np.inf)  # when the bar last seen arriving reaches each key
@@ -97,15 +102,30 @@ class Tracker:
         self.descent = np.full((n_keys, 4), np.nan)  # t and row where each arriving bar was first and last seen
         self.finished: list[tuple[float, float, int, NDArray[np.float64]]] = []  # start, end, key, colour
         self.last_t = 0.0
+        self.gap = 1 / 30  # seconds since the sample before
+        self.recent_t: deque[float] = deque(maxlen=3)  # the times of the last samples, this one included
         self.frame_dt: list[float] = []
-        self.step = 1 / 30  # the median frame interval of the first frames
+        # the video's frame interval: given (samples may skip frames), else the median interval of the first samples
+        self.fixed_step = frame_interval is not None
+        self.step = frame_interval if frame_interval is not None else 1 / 30
         self.rows_per_s: float | None = None  # how fast bars fall, once measured
 
     def push(self, t: float, sample: FrameSample) -> None:
         if len(self.frame_dt) < 50 and t > self.last_t:
             self.frame_dt.append(t - self.last_t)
-            self.step = float(np.median(self.frame_dt))
+            if not self.fixed_step:
+                self.step = float(np.median(self.frame_dt))
+            elif np.median(self.frame_dt) >= 2.5 * self.step:
+                # samples mostly 3 or more frames apart see a front in too few of them to ask for 3 sightings: two as
+                # far apart as three successive frames confirm it (closer samples: 3 sightings, hands and glow
+                # split fewer held notes)
+                self.fronts.pair_span = 1.5 * self.step
+            else:
+                self.fronts.pair_span = None
+        if t > self.last_t:
+            self.gap = t - self.last_t
         self.last_t = t
+        self.recent_t.append(t)
         if self.best is None or sample.contrast > self.best.contrast:
             self.best = sample
         if sample.contrast < max(self.settings.min_contrast, self.settings.fade_ratio * self.best.contrast):
@@ -130,7 +150,10 @@ class Tracker:
         self.band_ref[covered] = _typical_looks(self.band_ref, self.points.black)[covered]
         self.learned = True
         pending, self.pending = self.pending, []
-        for t, sample in pending:
+        for (before, _), (t, sample) in zip([pending[0], *pending[:-1]], pending, strict=True):
+            if self.fixed_step:  # samples that skip frames: the tests use the times of the samples before this one
+                self.gap = t - before if t > before else self.gap
+                self.recent_t.append(t)
             self._read(t, sample)
 
     def _read(self, t: float, sample: FrameSample) -> None:
@@ -144,15 +167,17 @@ class Tracker:
         line_bar = band_diff[:, :LINE_ROWS].mean(axis=1)
         self._note_arrivals(t, bar_rows, band_diff, sample.band)
         lit = key_dist > self.settings.lit_threshold
+        changed = self._changed_at(t)
         for key in list(self.open):
             if not lit[key]:  # the key shows its unlit look: released, perhaps for one frame before a re-strike
                 self.dark_at[key] = t
                 self.arrival_paint[key] = self.open[key].colour
-                self._finish(key, t)
+                self._finish(key, changed)
             elif not (at_line[key] and _cosine(self.open[key].bar, line_bar[key]) > self.settings.same_bar_cosine):
-                self._finish(key, t)
+                self._finish(key, changed)
         self._follow_fronts(t, bar_rows, band_dist, band_diff, sample.band)
-        window = max(3.5 * self.step, 0.1)
+        # the bar was seen falling in the last frames (at least the last two samples, when samples skip frames)
+        window = max(3.5 * self.step, 0.1, t - self.recent_t[0] + self.step / 2)
         recent = (t - self.arrived_at <= window) | (t - self.dark_at <= window)
         sounding = np.zeros(len(lit), bool)
         sounding[list(self.open)] = True
@@ -182,7 +207,8 @@ class Tracker:
             inside = min(first + ARRIVAL_ROWS // 2 + 1, bar_rows.shape[1] - ARRIVAL_ROWS)  # past the bar's outline
             self.arrival_colour[key] = band_diff[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
             self.arrival_paint[key] = band[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
-            falling = 0 < t - self.arrived_at[key] <= 1.5 * self.step and self.arrival_row[key] >= first
+            since = t - self.arrived_at[key]  # seen arriving in the sample before, and no lower than now
+            falling = 0 < since <= max(1.5 * self.step, self.gap) and self.arrival_row[key] >= first
             if not falling:
                 self._end_descent(int(key))
                 self.descent[key, :2] = t, first
@@ -225,7 +251,8 @@ class Tracker:
         busy = np.flatnonzero(bar_rows.any(axis=1))  # keys with a bar in their band
         luma = np.abs(band_diff[busy] @ LUMA)
         keys, edges = find_fronts(band_dist[busy], luma, self.settings.bar_threshold, self.settings.front_ratio)
-        self.fronts.see(t, busy[keys], edges, band, speed, self.step)
+        self.fronts.see(t, busy[keys], edges, band, speed, self.step, self.gap)
+        self.next_fronts = {}
         for key, front in self.fronts.arrived(t + self.step / 2):  # the frame nearest its arrival shows it
             when = front.arrival
             if front.speed is not None:
@@ -233,27 +260,46 @@ class Tracker:
                 self._measure_speed()
             note = self.open.get(key)
             if note is None:
-                self.front_at[key] = when
+                if key in self.next_fronts:  # samples that skip frames: more fronts reached the key since the last
+                    self.next_fronts[key].append(front)
+                else:
+                    self.front_at[key] = when
+                    if self.fixed_step:  # (every frame: the last front that reached the key starts its note)
+                        self.next_fronts[key] = []
             elif when - note.start < MIN_REPEAT_S:  # its own front: it times the onset between frames
                 note.start = max(when, float(self.ended_at[key]))
-            elif _cosine(note.colour, front.colour) > self.settings.same_bar_cosine:  # the next bar of the key
-                self._finish(key, when)
-                self.open[key] = _OpenNote(when, note.bar, front.colour)
+            else:
+                self._restrike(key, front)
+
+    def _restrike(self, key: int, front: Front) -> None:
+        """A front reaching a sounding key well after its note started, in its colour: the key's next bar."""
+        note = self.open[key]
+        if _cosine(note.colour, front.colour) > self.settings.same_bar_cosine:
+            self._finish(key, front.arrival)
+            self.open[key] = _OpenNote(front.arrival, note.bar, front.colour)
 
     def _start(self, key: int, t: float, window: float, line_bar: Vector, line: Vector) -> None:
         if _cosine(self.arrival_paint[key], line) <= self.settings.same_bar_cosine:
             return  # what stands on the key is not the bar that came down (glow, a hand, a logo)
-        fronted = t - 1.5 * self.step <= self.front_at[key] <= t + self.step / 2
+        fronted = min(t - 1.5 * self.step, t - self.gap - self.step / 2) <= self.front_at[key] <= t + self.step / 2
         restruck = t - self.dark_at[key] <= window  # dark for a moment under a standing bar
         if not (fronted or restruck or t - self.followed_at[key] <= window or self.rows_per_s is None):
             return  # nothing was seen falling onto the key (sparks, glow or a hand at the keys)
         if not (fronted or restruck) and t < self.bar_due[key] - 1.5 * self.step:
             return  # the bar is still on its way: a hand or glow is at the key
-        start = t  # or, between frames, when the bar's front was seen reaching the key
+        start = self._changed_at(t)  # or, between frames, when the bar's front was seen reaching the key
         if fronted:
             start = max(float(self.front_at[key]), float(self.ended_at[key]))
         self.front_at[key] = -np.inf
         self.open[key] = _OpenNote(start, line_bar.copy(), self.arrival_paint[key].copy())
+        for front in self.next_fronts.pop(key, []) if fronted else []:
+            if front.arrival - self.open[key].start >= MIN_REPEAT_S:
+                self._restrike(key, front)
+
+    def _changed_at(self, t: float) -> float:
+        """When a key that changed between the sample before and this one most likely changed: keys light from the
+        frame nearest an onset, so the change lies between the frames after the sample before and this one."""
+        return t - (self.gap - self.step) / 2 if self.fixed_step and self.gap > 1.5 * self.step else t
 
     def _finish(self, key: int, t: float) -> None:
         note = self.open.pop(key)

@@ -123,6 +123,8 @@ def _stream_clock(ffprobe: str, path: Path) -> _StreamClock:
 
 
 Pixels = Literal["grey", "both", "bgr"]
+SkipFrame = Literal["bidir", "noref"]
+SKIP_FRAMES: tuple[SkipFrame, ...] = ("bidir", "noref")
 _FILTERS = {"grey": "format=yuv420p,extractplanes=y", "both": "format=yuv420p", "bgr": "format=bgr24"}
 _BYTES_PER_PIXEL = {"grey": 1.0, "both": 1.5, "bgr": 3.0}
 
@@ -134,13 +136,16 @@ class CropSource:
 
     A file that stops decoding early ends the iteration with a warning and ``truncated`` set, keeping what
     decoded. ``threads`` is ffmpeg's decoding threads (None: ffmpeg's choice); ``skip_loop_filter`` decodes
-    without H.264's deblocking filter (faster, but the pixels and a few notes differ: docs/model.md). Frame
-    indexes count from 0 at the start of the file, or from the first kept frame's time times the frame rate
-    after a seek.
+    without H.264's deblocking filter (faster, but the pixels and a few notes differ: docs/model.md). ``skip_frame``
+    is the decoder's ``-skip_frame`` (``"bidir"``: only I and P frames, ``"noref"``: every frame other frames are
+    predicted from): only those frames come, with their own timestamps and indexes (their time times the frame
+    rate). Frame indexes count from 0 at the start of the file, or from the first kept frame's time times the
+    frame rate after a seek.
     """
 
     def __init__(self, path: Path | str, crop: CropBox, start: float = 0.0, duration: float | None = None,
-                 threads: int | None = None, pixels: Pixels = "grey", skip_loop_filter: bool = False) -> None:
+                 threads: int | None = None, pixels: Pixels = "grey", skip_loop_filter: bool = False,
+                 skip_frame: SkipFrame | None = None) -> None:
         self.path = Path(path)
         self.info: VideoInfo = probe(self.path)
         if crop.x + crop.width > self.info.width or crop.y + crop.height > self.info.height:
@@ -162,6 +167,9 @@ class CropSource:
         self.threads = threads
         self.pixels = pixels
         self.skip_loop_filter = skip_loop_filter
+        if skip_frame is not None and skip_frame not in SKIP_FRAMES:
+            raise VideoError(f"unknown skip_frame {skip_frame!r}: use one of {', '.join(SKIP_FRAMES)}")
+        self.skip_frame = skip_frame
         self.frames_read = 0
         self.truncated = False
 
@@ -171,6 +179,8 @@ class CropSource:
             command += ["-threads", str(max(1, self.threads))]
         if self.skip_loop_filter:
             command += ["-skip_loop_filter", "all"]
+        if self.skip_frame is not None:
+            command += ["-skip_frame", self.skip_frame]
         seek = self.start - SEEK_LEAD_S
         if seek > 0:
             command += ["-ss", f"{seek:.6f}"]
@@ -183,7 +193,8 @@ class CropSource:
                                    stdin=subprocess.DEVNULL)
         assert process.stdout is not None and process.stderr is not None
         stamps: queue.Queue[tuple[int, int, int] | None] = queue.Queue()
-        errors = _Complaints()
+        # skipped frames leave the decoder's reference marking ("mmco") pointing at frames it never decoded
+        errors = _Complaints(expected=("mmco:",) if self.skip_frame is not None else ())
         reader = threading.Thread(target=_read_stamps, args=(process.stderr, stamps, errors),
                                   name="ffmpeg-stamps", daemon=True)
         reader.start()
@@ -204,7 +215,8 @@ class CropSource:
                     return
                 if first_index is None:
                     first_index = round(t * self.info.fps) if seeking else decoded - 1
-                yield self._frame(first_index + self.frames_read, t, raw)
+                index = first_index + self.frames_read if self.skip_frame is None else round(t * self.info.fps)
+                yield self._frame(index, t, raw)
                 self.frames_read += 1
             code = process.wait()
             reader.join(timeout=10)  # the last complaints come after the last frame
@@ -230,8 +242,23 @@ class CropSource:
         if errors.count:
             log.warning("%s: ffmpeg met %d errors in the data (corrupt file?), the last: %s; kept what decoded",
                         self.path, errors.count, errors.last[-1])
-        whole_file = self.end is None and self.start == 0
+        whole_file = self.end is None and self.start == 0 and self.skip_frame is None  # skipped frames: fewer
         self.truncated = warn_if_truncated(self.path, decoded, self.info.n_frames, whole_file)
+
+
+def has_b_frames(path: Path | str) -> bool:
+    """Whether the video stream may hold B frames (frames shown before others they are predicted from), by
+    ffprobe's reorder delay; False where ffprobe cannot tell."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return False
+    command = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=has_b_frames",
+               "-of", "json", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    try:
+        return int(json.loads(done.stdout)["streams"][0].get("has_b_frames", 0)) > 0
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False
 
 
 def luma_readable(info: VideoInfo) -> bool:
@@ -274,6 +301,7 @@ class _Complaints:
 
     count: int = 0
     last: deque[str] = field(default_factory=lambda: deque(maxlen=5))
+    expected: tuple[str, ...] = ()  # messages that are no error here
 
 
 def _read_stamps(stderr: IO[bytes], stamps: queue.Queue[tuple[int, int, int] | None], errors: _Complaints) -> None:
@@ -286,7 +314,7 @@ def _read_stamps(stderr: IO[bytes], stamps: queue.Queue[tuple[int, int, int] | N
                 stamps.put((int(pts.group(1)), num, den))
             elif (base := _TIME_BASE.search(line)) is not None:
                 num, den = int(base.group(1)), int(base.group(2))
-            elif "[error]" in line or "[fatal]" in line:
+            elif ("[error]" in line or "[fatal]" in line) and not any(e in line for e in errors.expected):
                 errors.count += 1
                 errors.last.append(_PREFIXES.sub("", line))
                 log.debug("ffmpeg: %s", line)

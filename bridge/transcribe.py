@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bridge.decoding import DecoderSettings, notes_from_edges
 from bridge.errors import CalibrationError, VmbError
+from bridge.falling_source import FRAMES
 from bridge.ffmpeg_source import CropBox, CropSource, cropped_geometry, keyboard_crop, luma_readable
 from bridge.model import KeyModel
 from bridge.pipeline import EdgeLoop, HandChannels, RollRecorder
@@ -42,6 +43,8 @@ class TranscribeOptions:
     # frames), auto (ffmpeg where it can read the luma, as vmb live --video does: offline equals live).
     reader: str = "auto"
     decode_threads: int | None = None  # ffmpeg's decoding threads (None: its own choice)
+    # For the falling method with the ffmpeg reader: which frames to decode (bridge.falling_source.FRAMES)
+    frames: str = "all"
     hands: HandChannels = field(default_factory=HandChannels)
     decoder: DecoderSettings | None = None  # None: the settings the model card recommends
 
@@ -50,6 +53,8 @@ class TranscribeOptions:
             raise VmbError(f"unknown method {self.method!r}: use one of {', '.join(METHODS)}")
         if self.reader not in READERS:
             raise VmbError(f"unknown frame reader {self.reader!r}: use one of {', '.join(READERS)}")
+        if self.frames not in FRAMES:
+            raise VmbError(f"unknown frames {self.frames!r}: use one of {', '.join(FRAMES)}")
         if self.batch_size < 1:
             raise VmbError(f"batch size must be at least 1, got {self.batch_size}")
 
@@ -183,9 +188,9 @@ def _transcribe_falling(video: Path, geometry: KeyboardGeometry, options: Transc
                         progress: Progress | None) -> Transcription:
     """Falling notes from the rows of the frame the method samples, decoded by ffmpeg (the same notes as whole
     frames, several times faster: bridge.falling_source), or from OpenCV's whole frames (reader opencv, or
-    without ffmpeg)."""
+    without ffmpeg). With ffmpeg, only the reference frames may be decoded (``options.frames``)."""
     from bridge.falling import transcribe_falling
-    from bridge.falling_source import falling_frames, falling_view
+    from bridge.falling_source import choose_frames, falling_frames, falling_view, skip_frame
     from bridge.ffmpeg_source import ffmpeg_available
 
     reader = options.reader
@@ -195,14 +200,22 @@ def _transcribe_falling(video: Path, geometry: KeyboardGeometry, options: Transc
     points = None  # OpenCV's whole frames: the calibration's own sample points
     source: VideoFileSource | CropSource
     frames: Iterable[Frame]
+    interval = None  # the video's frame interval, for a tracker that does not see every frame
     if reader == "opencv":
+        if options.frames not in ("auto", "all"):
+            raise VmbError(f"--frames {options.frames} needs the ffmpeg reader: leave out --reader opencv")
         source = frames = VideoFileSource(video, options.start, options.duration)
     else:
+        chosen = choose_frames(video, options.frames)
+        log.info("frames: %s%s", chosen, " (auto)" if options.frames == "auto" else "")
         view = falling_view(geometry)
-        source = falling_frames(video, view, options.start, options.duration, options.decode_threads)
+        source = falling_frames(video, view, options.start, options.duration, options.decode_threads,
+                                skip_frame(chosen))
         frames, points = prefetched(source), view.points
+        if chosen != "all" and source.info.fps > 0:
+            interval = 1.0 / source.info.fps
     counted = _CountingFrames(frames, progress)
-    result = transcribe_falling(counted, geometry, points=points)
+    result = transcribe_falling(counted, geometry, points=points, frame_interval=interval)
     return Transcription(list(result.notes), "falling", geometry, counted.count, source.truncated,
                          tuple(result.part_colours))
 

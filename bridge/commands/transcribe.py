@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bridge.errors import InputFileError, VmbError
+from bridge.falling_source import FRAMES
 from bridge.midi import tracks_by_channel, write_midi
 from bridge.notes_csv import write_notes_csv
 from bridge.pipeline import HandChannels, RollRecorder
@@ -47,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frame reading for the keys method: ffmpeg (the luma of only the keyboard, fast; whole "
                              "frames with --preview), opencv (whole BGR frames), auto (default: ffmpeg when installed; "
                              "vmb live --video reads the same way, so both give the same notes)")
+    parser.add_argument("--frames", choices=FRAMES, default="all",
+                        help="frames the falling method decodes: all, reference (those other frames are predicted "
+                             "from: about half, exact), ip (I and P only: fastest, may miss the fastest repeats in "
+                             "busy videos), auto (reference at 45 fps and above when the video has B frames, else "
+                             "all); default all: reference frames lose some fast repeats in hybrid videos")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.quantize_strength <= 1.0:
         raise VmbError("--quantize-strength must be between 0 and 1")
     options = TranscribeOptions(start=args.start, duration=args.duration, method=args.method, threads=args.threads,
-                                model_path=args.model, reader=args.reader,
+                                model_path=args.model, reader=args.reader, frames=args.frames,
                                 hands=HandChannels(split_pitch=args.split_pitch))
     geometry = load_or_calibrate(args.video, args.calibration, options)
     roll = RollRecorder() if args.roll else None

@@ -16,7 +16,16 @@ from bridge.midi import read_midi
 from bridge.motion_synth import tracks_from_synth_labels
 from bridge.synth import RenderConfig, render_frames
 from bridge.synth.hands import fingering_over_time
-from bridge.synth.strikes import NO_KEY, Contact, StrikeStyle, contacts, fingertip_track, make_room
+from bridge.synth.strikes import (
+    LIFT_RANGE_MM,
+    NO_KEY,
+    Contact,
+    StrikeStyle,
+    contacts,
+    fingertip_track,
+    make_room,
+    strike_style,
+)
 from bridge.types import Note, PianoRoll
 
 FPS = 30.0
@@ -105,8 +114,27 @@ def _tap_f1(labels: dict[str, Any], preset: str) -> float:
     return float(mir_eval.onset.f_measure(truth, starts, window=0.1)[0])
 
 
-def test_piano_from_above_reads_the_strikes_of_the_renderers_hands(shared_data: Path) -> None:
+def test_players_range_from_close_legato_fingers_to_high_strikes() -> None:
+    lifts = np.array([strike_style(style, seed).lift_mm for style in ("grand", "digital") for seed in range(100)])
+    assert np.all((lifts >= LIFT_RANGE_MM[0]) & (lifts <= LIFT_RANGE_MM[1]))
+    assert 0.2 < np.mean(lifts < 4.0) < 0.6 and 0.1 < np.mean(lifts > 10.0) < 0.4
+
+
+@pytest.mark.parametrize("seed", [2, 10])  # a close player (lift 2.7 mm at full velocity) and a high one (6.6 mm)
+def test_piano_from_above_reads_the_strikes_of_the_renderers_hands(shared_data: Path, seed: int) -> None:
     notes = read_midi(shared_data / "midi" / "miditest" / "10.mid").notes
-    _, _, labels = render_frames(notes, RenderConfig(style="grand", seed=2, size=(640, 360), start=5.0, duration=6.0))
+    config = RenderConfig(style="grand", seed=seed, size=(640, 360), start=5.0, duration=6.0)
+    _, _, labels = render_frames(notes, config)
     assert labels["onsets"].any(axis=1).sum() >= 10
     assert _tap_f1(labels, "piano-top") >= 0.9
+
+
+def test_a_hand_counts_as_found_while_any_of_its_landmarks_is_in_the_picture() -> None:
+    labels = _render(REPEATED)
+    marks = labels["hand_landmarks"].copy()
+    marks[10, 1, 0, 3] = 0.0  # the right wrist left the picture, its fingers did not
+    marks[20, 0, :, 3] = 0.0  # the whole left hand left it
+    tracks, _ = tracks_from_synth_labels({**labels, "hand_landmarks": marks})
+    assert np.isnan(tracks.hands[10, 1, 0]).all() and np.isfinite(tracks.hands[10, 1, 8]).all()
+    assert tracks.scores[10, 1] == 1.0
+    assert tracks.scores[20, 0] == 0.0 and tracks.scores[20, 1] == 1.0

@@ -5,7 +5,8 @@ contact at every onset of that key. Before a struck contact the finger travels o
 comes down over a short approach, faster and faster, touching the key top exactly at the onset frame; after
 a contact it lifts again and drifts back to its resting place when nothing follows soon. When two contacts of
 one finger leave no time between them (a repeated note, a legato line by one finger), the first ends early
-so the finger can lift and come down again. Lift heights scale with the note's velocity.
+so the finger can lift and come down again. Lift heights scale with the note's velocity and, per video, with
+the player (close legato fingers to high strikes).
 """
 
 from __future__ import annotations
@@ -31,9 +32,15 @@ class StrikeStyle:
     travel_s: float
 
 
+# Lift before a full-velocity note, per video, drawn evenly on a log scale: from legato players whose fingers
+# stay within 1-3 mm of the keys to players striking from 15 mm.
+LIFT_RANGE_MM = (2.0, 15.0)
+
+
 def strike_style(style_name: str, seed: int) -> StrikeStyle:
     rng = style_rng(style_name + "/strikes", seed)
-    return StrikeStyle(lift_mm=float(rng.uniform(7.0, 15.0)), approach_s=float(rng.uniform(0.04, 0.08)),
+    lift_mm = float(np.exp(rng.uniform(np.log(LIFT_RANGE_MM[0]), np.log(LIFT_RANGE_MM[1]))))
+    return StrikeStyle(lift_mm=lift_mm, approach_s=float(rng.uniform(0.04, 0.08)),
                        release_s=float(rng.uniform(0.05, 0.1)), travel_s=float(rng.uniform(0.06, 0.12)))
 
 

@@ -226,6 +226,6 @@ def tracks_from_synth_labels(labels: Path | str | Mapping[str, Any]) -> tuple[La
     width, height = (int(v) for v in labels["size"])
     times = t[np.flatnonzero(np.asarray(labels["onsets"]).any(axis=1))]
     keep = np.concatenate([[True], np.diff(times) > 0.03]) if len(times) else np.zeros(0, bool)
-    tracks = LandmarkTracks(t, hands, np.isfinite(hands[:, :, 0, 0]).astype(np.float32), (width, height),
-                            np.full(len(t), 120.0, np.float32))
+    found = np.isfinite(hands[..., 0]).any(axis=2)  # any landmark in the picture (the wrist may be outside it)
+    tracks = LandmarkTracks(t, hands, found.astype(np.float32), (width, height), np.full(len(t), 120.0, np.float32))
     return tracks, times[keep]

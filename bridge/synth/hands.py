@@ -3,8 +3,9 @@
 Fingering: each note goes to the hand on its side of a split that follows the music (the middle of
 the notes played around it); a hand that would hold more than five keys or stretch past its reach
 hands the note to the other hand, which then crosses over. Held notes are ranked by x and spread over
-the five fingers. The hand centre follows the held notes and is interpolated between them, so hands
-glide between positions and hover (lifted, swaying a little) while no key is held.
+the five fingers (bridge/synth/strikes.py brings each fingertip down onto its key and lifts it again). The
+hand centre follows the held notes and is interpolated between them, so hands glide between positions and
+hover (lifted, swaying a little) while no key is held.
 """
 
 from __future__ import annotations
@@ -68,6 +69,45 @@ def assign_fingers(held: list[int], layout: KeyLayout, hand: int) -> dict[int, i
     return dict(zip(fingers, ordered, strict=True))
 
 
+def fingering_over_time(held_per_frame: list[list[int]], layout: KeyLayout, hand: int) -> list[dict[int, int]]:
+    """Per frame, finger -> pitch. A finger keeps its key while the key is held (a re-strike included); new keys
+    take free fingers that keep the fingers in order across the keys, near where they lie from the fingers
+    already down; when no such finger is free the hand re-fingers all it holds (``assign_fingers``)."""
+    frames: list[dict[int, int]] = []
+    previous: dict[int, int] = {}
+    for held in held_per_frame:
+        kept = {finger: pitch for finger, pitch in previous.items() if pitch in held}
+        new = [pitch for pitch in held if pitch not in kept.values()]
+        fingers = _add_fingers(kept, new, layout, hand) if new else kept
+        previous = fingers if fingers is not None else assign_fingers(held, layout, hand)
+        frames.append(previous)
+    return frames
+
+
+def _add_fingers(kept: dict[int, int], new: list[int], layout: KeyLayout, hand: int) -> dict[int, int] | None:
+    """``kept`` plus a finger for each of ``new``, fingers in order across the keys, or None when none fits."""
+    if not kept:
+        return assign_fingers(new, layout, hand) if len(new) <= 5 else None
+    down = sorted((layout.centre_mm(p)[0], f if hand == 1 else 4 - f) for f, p in kept.items())  # (x, rank)
+    fingers = dict(kept)
+    used = -1
+    ordered = sorted(new, key=lambda p: layout.centre_mm(p)[0])
+    for j, pitch in enumerate(ordered):
+        x = layout.centre_mm(pitch)[0]
+        lower = max((r for kx, r in down if kx < x), default=-1)
+        upper = min((r for kx, r in down if kx > x), default=5)
+        later_in_gap = sum(1 for p in ordered[j + 1:] if layout.centre_mm(p)[0] < min(
+            (kx for kx, _ in down if kx > x), default=np.inf))
+        near_x, near_rank = min(down, key=lambda d: abs(d[0] - x))
+        ideal = near_rank + round((x - near_x) / FINGER_SPACING_MM)
+        chosen = min(max(ideal, used + 1, lower + 1), upper - 1 - later_in_gap)
+        if chosen <= max(used, lower) or chosen >= upper:
+            return None
+        used = chosen
+        fingers[chosen if hand == 1 else 4 - chosen] = pitch
+    return fingers
+
+
 def hand_centres(held_per_frame: list[list[int]], layout: KeyLayout, hand: int) -> NDArray[np.float64]:
     """Per-frame hand x centre (mm): mean of held keys, interpolated where the hand holds nothing."""
     n = len(held_per_frame)
@@ -79,32 +119,45 @@ def hand_centres(held_per_frame: list[list[int]], layout: KeyLayout, hand: int) 
     return np.interp(np.arange(n), np.array(idx, float), np.array(xs, float))
 
 
-def skeleton_mm(centre_x: float, fingers: dict[int, int], layout: KeyLayout, hand: int,
-                hover: float = 0.0) -> NDArray[np.float64]:
-    """21 points (x mm, y mm, height mm above the key tops) for one hand; ``hover`` lifts an idle hand (mm)."""
+def key_tip_mm(layout: KeyLayout, pitch: int) -> tuple[float, float]:
+    """Where a fingertip touches a key (x, y mm): across its middle, towards its front."""
+    x, y = layout.centre_mm(pitch)
+    return x, max(y, 40.0) + 25.0
+
+
+def finger_spacing(fingers: dict[int, int], layout: KeyLayout) -> float:
+    """Distance between neighbouring knuckles (mm): wider for wide chords."""
+    tips_x = [layout.centre_mm(p)[0] for p in fingers.values()]
+    span = max(tips_x) - min(tips_x) if len(tips_x) > 1 else 0.0
+    return float(np.clip(span / 4.0, FINGER_SPACING_MM * 0.8, FINGER_SPACING_MM * 1.4))
+
+
+def rest_tips(centre_x: float, spacing: float, hand: int, hover: float = 0.0) -> NDArray[np.float64]:
+    """Fingertips (5 x: x, y, height mm) of a hand whose fingers hold nothing: curled above the keys."""
     side = 1.0 if hand == 1 else -1.0  # right hand: thumb on the left of the hand
+    tips = np.array([[centre_x + (finger - 2) * spacing * side, WHITE_KEY_LENGTH_MM - 35.0 + abs(finger - 2) * 5.0,
+                      15.0 + hover] for finger in range(5)])
+    tips[0] = [centre_x - side * 40.0, WHITE_KEY_LENGTH_MM - 15.0, 12.0 + hover]
+    return tips
+
+
+def skeleton_mm(centre_x: float, tips: NDArray[np.float64], spacing: float, hand: int,
+                hover: float = 0.0) -> NDArray[np.float64]:
+    """21 points (x mm, y mm, height mm above the key tops) for one hand with its five fingertips at ``tips``;
+    ``hover`` lifts an idle hand (mm)."""
+    side = 1.0 if hand == 1 else -1.0
     points = np.zeros((21, 3))
     wrist_y = WHITE_KEY_LENGTH_MM + 110.0
     points[0] = [centre_x + side * 5.0, wrist_y, 30.0 + hover]
-    tips_x = [layout.centre_mm(p)[0] for p in fingers.values()]
-    span = max(tips_x) - min(tips_x) if len(tips_x) > 1 else 0.0
-    spacing = float(np.clip(span / 4.0, FINGER_SPACING_MM * 0.8, FINGER_SPACING_MM * 1.4))  # spread for chords
     for finger in range(5):
         offset = (finger - 2) * spacing * side
         base = np.array([centre_x + offset * 0.8, wrist_y - 95.0 + abs(finger - 2) * 7.0, 25.0 + hover])
         if finger == 0:
             base = np.array([centre_x - side * 32.0, wrist_y - 45.0, 20.0 + hover])
-        if finger in fingers:
-            tip_xy = layout.centre_mm(fingers[finger])
-            tip = np.array([tip_xy[0], max(tip_xy[1], 40.0) + 25.0, 0.0])
-        else:
-            tip = np.array([centre_x + offset, WHITE_KEY_LENGTH_MM - 35.0 + abs(finger - 2) * 5.0, 15.0 + hover])
-        if finger == 0 and finger not in fingers:
-            tip = np.array([centre_x - side * 40.0, WHITE_KEY_LENGTH_MM - 15.0, 12.0 + hover])
         start = 1 + 4 * finger
         for j, frac in enumerate((0.0, 0.45, 0.75, 1.0)):
             bend = np.array([0.0, 0.0, 12.0 * np.sin(frac * np.pi)])
-            points[start + j] = base + (tip - base) * frac + bend
+            points[start + j] = base + (tips[finger] - base) * frac + bend
     return points
 
 

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from bridge.geometry import WHITE_KEY_LENGTH_MM, apply_homography
 from bridge.midi import SUSTAIN_CC, ControlChange, Track, write_midi
 from bridge.synth import hands as hand_model
+from bridge.synth import strikes
 from bridge.synth.bars import BarPainter, TextOverlay, fade_gain
 from bridge.synth.camera import pixels_per_mm
 from bridge.synth.keyboard import KeyboardLayers, build_layers, compose
@@ -29,6 +30,7 @@ __all__ = ["MIN_SIZE", "RenderConfig", "Scene", "build_scene", "clip_notes", "re
 
 log = logging.getLogger(__name__)
 HOVER_MM = 22.0
+HOVER_EASE_S = 0.25
 SHUTTER = 0.5  # fraction of the frame interval the shutter is open: sets the length of motion blur
 BLUR_MIN_PX = 2.0
 TITLE_SECONDS = 3.0
@@ -39,14 +41,17 @@ def _held(scene: Scene, frame: int) -> list[int]:
 
 
 def _hover(idle: NDArray[np.bool_], times: NDArray[np.float64], hand: int) -> NDArray[np.float64]:
-    """Height (mm) an idle hand is lifted by: eased in and out over ~0.2 s, with a slow sway."""
-    if len(times) < 2:
-        return idle.astype(np.float64) * HOVER_MM
-    step = float(np.median(np.diff(times)))
-    width = max(1, round(0.2 / max(step, 1e-6)))
-    kernel = np.ones(width) / width
-    eased = np.convolve(np.pad(idle.astype(np.float64), (width // 2, width - 1 - width // 2), mode="edge"),
-                        kernel, mode="valid")
+    """Height (mm) an idle hand is lifted by: it comes down in the ~0.25 s before it plays, landing with the first
+    note, and rises in the ~0.25 s after, with a slow sway."""
+    busy = times[~idle]
+    if not len(busy):
+        distance = np.full(len(times), np.inf)
+    else:
+        after = np.clip(np.searchsorted(busy, times), 0, len(busy) - 1)
+        before = np.clip(after - 1, 0, len(busy) - 1)
+        distance = np.minimum(np.abs(busy[after] - times), np.abs(times - busy[before]))
+    # full speed at the keys: the hand lands with its first note (and its resting fingers settle in that frame)
+    eased = np.sin(0.5 * np.pi * np.clip(distance / HOVER_EASE_S, 0.0, 1.0))
     sway = 1.0 + 0.25 * np.sin(2.0 * np.pi * 0.6 * times + 1.7 * hand)
     return np.asarray(HOVER_MM * eased * sway, dtype=np.float64)
 
@@ -56,15 +61,27 @@ def _hand_tracks(scene: Scene) -> tuple[NDArray[np.float64], NDArray[np.float64]
     n = scene.roll.n_frames
     ppm = pixels_per_mm(scene.homography, scene.layout)
     held = [_held(scene, i) for i in range(n)]
+    strike_style = strikes.strike_style(scene.style.name, scene.style.seed)
+    rng = style_rng(scene.style.name + "/strike-jitter", scene.style.seed)
+    key_tips = {p: hand_model.key_tip_mm(scene.layout, p) for p in scene.layout.pitches}
     mm = np.zeros((n, 2, 21, 3))
     pixels = np.zeros((n, 2, 21, 4))
     for hand in (0, 1):
         per_hand = [[p for p in h if int(scene.hand_of[i, p - 21]) == hand] for i, h in enumerate(held)]
         centres = hand_model.hand_centres(per_hand, scene.layout, hand)
         hover = _hover(np.array([not h for h in per_hand]), scene.timestamps, hand)
+        fingering = hand_model.fingering_over_time(per_hand, scene.layout, hand)
+        spacing = np.array([hand_model.finger_spacing(f, scene.layout) for f in fingering])
+        rest = np.stack([hand_model.rest_tips(float(c), float(s), hand, float(h))
+                         for c, s, h in zip(centres, spacing, hover, strict=True)])
+        tips = np.zeros((n, 5, 3))
+        for finger in range(5):
+            pitch_track = np.array([f.get(finger, strikes.NO_KEY) for f in fingering], np.int64)
+            found = strikes.contacts(pitch_track, scene.roll.onset, scene.roll.velocity, strike_style, rng)
+            strikes.make_room(found, scene.timestamps)
+            tips[:, finger] = strikes.fingertip_track(found, scene.timestamps, key_tips, rest[:, finger], strike_style)
         for i in range(n):
-            fingers = hand_model.assign_fingers(per_hand[i], scene.layout, hand)
-            mm[i, hand] = hand_model.skeleton_mm(float(centres[i]), fingers, scene.layout, hand, float(hover[i]))
+            mm[i, hand] = hand_model.skeleton_mm(float(centres[i]), tips[i], float(spacing[i]), hand, float(hover[i]))
             pixels[i, hand, :, :3] = hand_model.project(mm[i, hand], scene.homography, ppm)
     w, h = scene.size
     inside = (pixels[..., 0] >= 0) & (pixels[..., 0] < w) & (pixels[..., 1] >= 0) & (pixels[..., 1] < h)

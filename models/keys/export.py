@@ -22,6 +22,7 @@ from bridge.model import file_sha256
 from models.keys.model_card import CARD_PATH, MODEL_DIR
 from models.keys.net import OUTPUTS, ExportedKeyNet, KeyNet, NetConfig
 
+REPO = MODEL_DIR.parents[1]
 ONNX_PATH = MODEL_DIR / "keys.onnx"
 TORCH_PATH = MODEL_DIR / "keys.pt"  # the same weights for torch (the test compares both)
 OPSET = 17
@@ -98,28 +99,42 @@ def reference_check(net: KeyNet) -> dict[str, Any]:
             "output_first": [float(v) for v in probs[0, :, 0]]}
 
 
-def training_command(config_name: str, summary: dict[str, Any]) -> str:
-    """The command(s) that trained the checkpoint: a fine-tuned one names the run it started from."""
+def training_command(config_name: str, summary: dict[str, Any], committed_command: str | None = None) -> str:
+    """The command(s) that trained the checkpoint: a fine-tuned one names the run it started from, or, when it
+    started from the committed weights (``committed_command`` is how those were trained), continues that."""
     command = f"python -m models.keys.train --config {config_name}"
     init = summary.get("init")
     if not init:
         return command
     settings = summary.get("config", {})
     start = Path(init)
-    return (f"{command} --run {start.parent.as_posix()}`, then `{command} --init {start.as_posix()} "
-            f"--steps {settings.get('steps')} --lr {settings.get('lr')}")
+    fine_tune = f"--steps {settings.get('steps')} --lr {settings.get('lr')}"
+    if committed_command:
+        return f"{committed_command}`, then `{command} --init {TORCH_PATH.relative_to(REPO).as_posix()} {fine_tune}"
+    return f"{command} --run {start.parent.as_posix()}`, then `{command} --init {start.as_posix()} {fine_tune}"
+
+
+def committed_training_command(summary: dict[str, Any], card_path: Path, torch_path: Path) -> str | None:
+    """The committed weights' training command when the run started from them (a copy or the file itself)."""
+    init = summary.get("init")
+    if not init or not Path(init).is_file() or not torch_path.is_file() or not card_path.is_file():
+        return None
+    if file_sha256(Path(init)) != file_sha256(torch_path):
+        return None
+    return str(json.loads(card_path.read_text())["training"]["command"])
 
 
 def export_checkpoint(checkpoint: Path, config_name: str, onnx_path: Path = ONNX_PATH,
                       card_path: Path = CARD_PATH, torch_path: Path = TORCH_PATH) -> dict[str, Any]:
     net = load_checkpoint(checkpoint)
+    train_log = checkpoint.parent / "train.json"
+    summary = json.loads(train_log.read_text()) if train_log.exists() else {}
+    committed = committed_training_command(summary, card_path, torch_path)  # before the files are replaced
     export_onnx(net, onnx_path)
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     torch.save({"state": net.state_dict(), "net": saved["net"], "step": saved["step"]}, torch_path)
-    train_log = checkpoint.parent / "train.json"
-    summary = json.loads(train_log.read_text()) if train_log.exists() else {}
     step = int(saved["step"])
-    training = {"config": config_name, "step": step, "command": training_command(config_name, summary),
+    training = {"config": config_name, "step": step, "command": training_command(config_name, summary, committed),
                 "train_clips": len(summary.get("train_clips", [])), "val_clips": len(summary.get("val_clips", [])),
                 "seconds": summary.get("seconds"), "history": summary.get("history", [])[-3:],
                 "settings": summary.get("config", {})}

@@ -110,7 +110,9 @@ def render(card: dict[str, Any]) -> str:
         "- Data: synthetic clips from `vmb dataset build` (bridge/dataset.py) of the POP909 MIDI files with the fixed "
         f"split: songs 001-850 train ({training['train_clips']} clips of 20 s), 851-909 validation "
         f"({training['val_clips']} clips); styles grand, upright, digital, hybrid, synthesia; 640x360 to 1280x720; "
-        "24/25/30 fps; tempo stretched 0.75-1.35; H.264 at CRF 18-29, decoded as users' videos are.",
+        "24/25/30 fps; tempo stretched 0.75-1.35; H.264 at CRF 18-29, decoded as users' videos are. In the last "
+        "run's clips the fingers strike their keys from above, lifted 1-17 mm per player (`bridge/synth/strikes.py`); "
+        "the runs before it saw fingers that appeared on their keys in the onset frame.",
         "- Robustness for real footage (none with labels was available): background-relative input; calibration "
         "error of up to 15% of a white key at the keyboard's ends (and 4% / 6 mm along the keys) per clip; "
         "augmentation of gamma, a light gradient across the keyboard, per-frame exposure flicker and exposure jumps, "

@@ -31,7 +31,7 @@ def clip(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("speed")
     notes, _ = read_notes(shared_data / "midi" / "miditest" / "10.mid")
     video = folder / "grand.mp4"
-    render_to_files(notes, RenderConfig(style="grand", seed=3, size=(640, 360), duration=2.0), video,
+    render_to_files(notes, RenderConfig(style="grand", seed=2, size=(640, 360), duration=2.0), video,
                     folder / "grand.npz")
     return video
 
@@ -65,6 +65,7 @@ def test_segments_side_by_side_give_the_frames_and_hands_of_one_pass(clip: Path)
     joined = two.t >= 1.0 - 1e-6  # the second worker's frames, after its warm-up second
     assert (one.hand_present()[joined] == two.hand_present()[joined]).mean() >= 0.8
     both = one.hand_present() & two.hand_present()
+    assert both.any(), "mediapipe found no hand in the rendered clip: pick a seed whose cartoon hands it finds"
     gap = np.linalg.norm(one.hands[both][..., :2] - two.hands[both][..., :2], axis=-1)
     assert float(np.median(gap)) < 0.03 * 640
 

@@ -51,7 +51,7 @@ def _hover(idle: NDArray[np.bool_], times: NDArray[np.float64], hand: int) -> ND
         before = np.clip(after - 1, 0, len(busy) - 1)
         distance = np.minimum(np.abs(busy[after] - times), np.abs(times - busy[before]))
     # full speed at the keys: the hand lands with its first note (and its resting fingers settle in that frame)
-    eased = np.sin(0.5 * np.pi * np.clip(distance / HOVER_EASE_S, 0.0, 1.0))
+    eased = strikes.ease(distance / HOVER_EASE_S)
     sway = 1.0 + 0.25 * np.sin(2.0 * np.pi * 0.6 * times + 1.7 * hand)
     return np.asarray(HOVER_MM * eased * sway, dtype=np.float64)
 

@@ -92,7 +92,7 @@ def make_room(found: list[Contact], times: NDArray[np.float64]) -> None:
         before.last = max(before.first, min(before.last, latest))
 
 
-def _ease(x: NDArray[np.float64]) -> NDArray[np.float64]:
+def ease(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """0 to 1, starting slowly and arriving at full speed (a strike read backwards from its impact)."""
     return np.sin(0.5 * np.pi * np.clip(x, 0.0, 1.0))  # type: ignore[no-any-return]
 
@@ -134,7 +134,7 @@ def fingertip_track(found: list[Contact], times: NDArray[np.float64], key_tips: 
     height_up = np.where(struck_next, lift, style.lift_mm * 0.7)
     since = (times - prev_end) / np.maximum(release, 1e-6)
     until = np.where(struck_next, (next_start - times) / np.maximum(approach, 1e-6), np.inf)
-    height = np.minimum(height_up * _ease(since), np.where(struck_next, lift * _ease(until), np.inf))
+    height = np.minimum(height_up * ease(since), np.where(struck_next, lift * ease(until), np.inf))
     # position: over the last key just after it, over the next key just before it, else towards rest
     near_prev = np.where(has_prev, 1.0 - _smooth((times - prev_end - release) / style.travel_s), 0.0)
     near_next = np.where(struck_next, 1.0 - _smooth((next_start - times) / (approach + style.travel_s)), 0.0)

@@ -27,7 +27,9 @@ from bridge.falling_tracker import FallingSettings, Tracker
 from bridge.types import Frame, KeyboardGeometry, Note
 
 log = logging.getLogger(__name__)
-__all__ = ["FallingResult", "FallingSettings", "is_falling_notes_video", "part_colour_names", "transcribe_falling"]
+__all__ = ["FallingResult", "FallingSettings", "TrackedNote", "falling_result", "is_falling_notes_video",
+           "part_colour_names", "transcribe_falling"]
+TrackedNote = tuple[float, float, int, NDArray[np.float64]]  # start, end, key index, the bar's colour (BGR)
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,19 @@ def transcribe_falling(frames: Iterable[Frame], geometry: KeyboardGeometry, sett
     for frame in frames:
         tracker.push(frame.t, points.read(frame.image))
     tracker.close()
-    if not tracker.finished:
+    return falling_result([(start, end, key, tracker.to_bgr(colour)) for start, end, key, colour in tracker.finished],
+                          points, settings)
+
+
+def falling_result(tracked: Sequence[TrackedNote], points: SamplePoints, settings: FallingSettings) -> FallingResult:
+    """The tracked notes as notes, grouped into parts (channels) by their bars' colours."""
+    if not tracked:
         return FallingResult([], [])
-    colours = np.array([tracker.to_bgr(c) for *_, c in tracker.finished], dtype=np.float64)
-    pitches = np.array([points.pitches[k] for _, _, k, _ in tracker.finished], dtype=np.int64)
+    colours = np.array([colour for *_, colour in tracked], dtype=np.float64)
+    pitches = np.array([points.pitches[key] for _, _, key, _ in tracked], dtype=np.int64)
     parts = cluster_parts(colours, pitches, settings.max_parts)
     notes = sorted(Note(start, end, int(pitch), settings.velocity, int(part))
-                   for (start, end, _, _), pitch, part in zip(tracker.finished, pitches, parts.labels, strict=True))
+                   for (start, end, _, _), pitch, part in zip(tracked, pitches, parts.labels, strict=True))
     log.info("falling notes: %d notes in %d parts", len(notes), len(parts.colours))
     return FallingResult(notes, parts.colours)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bridge.errors import InputFileError, SystemDependencyError, VmbError
+from bridge.segments import Segment, plan_segments
 from bridge.smoothing import OneEuroFilter, OneEuroSettings
 from bridge.sources import VideoFileSource, prefetched, probe
 from bridge.types import Frame, Hands
@@ -44,7 +44,6 @@ DARK_LUMA = 25.0  # mean 8-bit luma below which a frame counts as too dark to se
 DETECT_WIDTH = 640  # frames are shrunk to this width before mediapipe (its models run at 192-256 px)
 MIN_DETECT_WIDTH = 128
 SEARCH_EVERY = 2  # while no hand is seen, look for one in every 2nd frame
-MAX_WORKERS = 4
 MIN_SEGMENT_S = 30.0  # shorter segments are not worth a worker: each pays 2-4 s (wall) to start
 SEGMENT_WARMUP_S = 1.0  # a segment after the first starts this early, so its tracker and filters have settled
 
@@ -325,36 +324,6 @@ def interpolate_held_pose(pose: NDArray[np.float32], every: int) -> None:
         pose[run + 1:run + every] = before + weights * (after - before)
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A time range of a video for one worker: decoding starts at ``read_from`` (the warm-up), the frames
-    with ``keep_from <= t < end`` are kept (``end`` None: to the end of the video)."""
-
-    read_from: float
-    keep_from: float
-    end: float | None
-
-
-def default_workers() -> int:
-    """One worker per core this process may use, at most :data:`MAX_WORKERS`."""
-    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
-
-
-def plan_segments(start: float, end: float, workers: int, open_end: bool = True,
-                  min_segment_s: float = MIN_SEGMENT_S, warmup_s: float = SEGMENT_WARMUP_S) -> list[Segment]:
-    """``start``-``end`` cut into at most ``workers`` equal segments of at least ``min_segment_s``; the last
-    one runs to the end of the video when ``open_end``."""
-    if workers < 1:
-        raise VmbError(f"workers must be at least 1, got {workers}")
-    count = max(1, min(workers, int((end - start) // min_segment_s)))
-    bounds = [start + (end - start) * k / count for k in range(count)] + [end]
-    segments = [Segment(max(start, bounds[k] - warmup_s) if k else start, bounds[k], bounds[k + 1])
-                for k in range(count)]
-    if open_end:
-        segments[-1] = Segment(segments[-1].read_from, segments[-1].keep_from, None)
-    return segments
-
-
 def _segment_tracks(video: Path, segment: Segment, options: dict[str, Any]) -> LandmarkTracks:
     """One worker's part: its segment with the warm-up, then only the frames it keeps."""
     duration = None if segment.end is None else segment.end - segment.read_from
@@ -374,7 +343,7 @@ def extract_landmarks_from_video(video: Path | str, start: float = 0.0, duration
     info = probe(path)
     start = max(0.0, start)
     end = info.duration if duration is None else start + duration
-    segments = plan_segments(start, end, workers, duration is None, min_segment_s)
+    segments = plan_segments(start, end, workers, duration is None, min_segment_s, SEGMENT_WARMUP_S)
     if len(segments) == 1:
         return _segment_tracks(path, segments[0], options)
     log.info("landmarks of %s in %d segments side by side", path, len(segments))

@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -393,7 +393,7 @@ class ReplaySource:
 _END = object()
 
 
-def prefetched(frames: Iterable[Frame], depth: int = 32) -> Iterator[Frame]:
+def prefetched(frames: Iterable[Frame], depth: int = 32) -> Generator[Frame, None, None]:
     """The same frames, decoded ahead in a thread: video decoding (mostly in C, without the GIL) then
     overlaps the model's work instead of adding to it. Errors reach the consumer; stopping early ends
     the reader."""

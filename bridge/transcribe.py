@@ -45,6 +45,7 @@ class TranscribeOptions:
     decode_threads: int | None = None  # ffmpeg's decoding threads (None: its own choice)
     # For the falling method with the ffmpeg reader: which frames to decode (bridge.falling_source.FRAMES)
     frames: str = "all"
+    workers: int = 1  # falling method with ffmpeg: processes reading time segments side by side
     hands: HandChannels = field(default_factory=HandChannels)
     decoder: DecoderSettings | None = None  # None: the settings the model card recommends
 
@@ -55,6 +56,8 @@ class TranscribeOptions:
             raise VmbError(f"unknown frame reader {self.reader!r}: use one of {', '.join(READERS)}")
         if self.frames not in FRAMES:
             raise VmbError(f"unknown frames {self.frames!r}: use one of {', '.join(FRAMES)}")
+        if self.workers < 1:
+            raise VmbError(f"workers must be at least 1, got {self.workers}")
         if self.batch_size < 1:
             raise VmbError(f"batch size must be at least 1, got {self.batch_size}")
 
@@ -189,35 +192,34 @@ def _transcribe_falling(video: Path, geometry: KeyboardGeometry, options: Transc
     """Falling notes from the rows of the frame the method samples, decoded by ffmpeg (the same notes as whole
     frames, several times faster: bridge.falling_source), or from OpenCV's whole frames (reader opencv, or
     without ffmpeg). With ffmpeg, only the reference frames may be decoded (``options.frames``)."""
-    from bridge.falling import transcribe_falling
-    from bridge.falling_source import choose_frames, falling_frames, falling_view, skip_frame
+    from bridge.falling import FallingSettings, transcribe_falling
+    from bridge.falling_segments import FallingRead, transcribe_segments
+    from bridge.falling_source import choose_frames, falling_view, skip_frame
     from bridge.ffmpeg_source import ffmpeg_available
 
     reader = options.reader
     if reader == "auto":
         reader = "ffmpeg" if ffmpeg_available() else "opencv"
         log.info("frame reader: %s (auto)", reader)
-    points = None  # OpenCV's whole frames: the calibration's own sample points
-    source: VideoFileSource | CropSource
-    frames: Iterable[Frame]
-    interval = None  # the video's frame interval, for a tracker that does not see every frame
     if reader == "opencv":
         if options.frames not in ("auto", "all"):
             raise VmbError(f"--frames {options.frames} needs the ffmpeg reader: leave out --reader opencv")
-        source = frames = VideoFileSource(video, options.start, options.duration)
-    else:
-        chosen = choose_frames(video, options.frames)
-        log.info("frames: %s%s", chosen, " (auto)" if options.frames == "auto" else "")
-        view = falling_view(geometry)
-        source = falling_frames(video, view, options.start, options.duration, options.decode_threads,
-                                skip_frame(chosen))
-        frames, points = prefetched(source), view.points
-        if chosen != "all" and source.info.fps > 0:
-            interval = 1.0 / source.info.fps
-    counted = _CountingFrames(frames, progress)
-    result = transcribe_falling(counted, geometry, points=points, frame_interval=interval)
-    return Transcription(list(result.notes), "falling", geometry, counted.count, source.truncated,
-                         tuple(result.part_colours))
+        source = VideoFileSource(video, options.start, options.duration)
+        counted = _CountingFrames(source, progress)
+        result = transcribe_falling(counted, geometry)
+        return Transcription(list(result.notes), "falling", geometry, counted.count, source.truncated,
+                             tuple(result.part_colours))
+    chosen = choose_frames(video, options.frames)
+    log.info("frames: %s%s", chosen, " (auto)" if options.frames == "auto" else "")
+    info = probe(video)
+    interval = None if chosen == "all" or info.fps <= 0 else 1.0 / info.fps  # a tracker that skips frames needs it
+    start = max(0.0, options.start)
+    end = info.duration if options.duration is None else start + options.duration
+    read = FallingRead(video, falling_view(geometry), FallingSettings(), skip_frame(chosen), interval,
+                       options.decode_threads)
+    done = transcribe_segments(read, start, end, options.duration is None, options.workers, progress)
+    return Transcription(list(done.result.notes), "falling", geometry, done.n_frames, done.truncated,
+                         tuple(done.result.part_colours))
 
 
 class _CountingFrames:

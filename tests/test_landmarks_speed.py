@@ -19,8 +19,8 @@ from bridge.landmarks import (
     extract_landmarks,
     extract_landmarks_from_video,
     interpolate_held_pose,
-    plan_segments,
 )
+from bridge.segments import plan_segments
 from bridge.sources import VideoFileSource
 from bridge.synth import RenderConfig, render_to_files
 from bridge.synth.notes_io import read_notes
@@ -52,7 +52,7 @@ def test_segments_cut_the_range_into_equal_parts_with_a_warm_up(start: float, le
 
 def test_bad_worker_counts_are_refused() -> None:
     with pytest.raises(VmbError, match="workers"):
-        plan_segments(0.0, 100.0, 0)
+        plan_segments(0.0, 100.0, 0, True, 8.0, 1.0)
     with pytest.raises(VmbError, match="pose_every"):
         LandmarkDetector(pose_every=0)
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from bridge.errors import InputFileError
 from bridge.foley import foley
 from bridge.foley_presets import all_keypoints, bundled_instruments, load_foley_preset
-from bridge.landmarks import LandmarkTracks, default_workers, extract_landmarks_from_video
+from bridge.landmarks import LandmarkTracks, extract_landmarks_from_video
 from bridge.midi import read_midi, write_midi
+from bridge.segments import default_workers
 
 NAME = "foley"
 HELP = "turn a player's motion in a video (bowing, strumming, plucking, striking, tapping) into a MIDI part"

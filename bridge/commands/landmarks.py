@@ -13,9 +13,9 @@ from bridge.landmarks import (
     DEFAULT_SMOOTHING,
     DETECT_WIDTH,
     MIN_SEGMENT_S,
-    default_workers,
     extract_landmarks_from_video,
 )
+from bridge.segments import default_workers
 
 NAME = "landmarks"
 HELP = "find hands (2 x 21 points) and optionally the body pose (33 points) in every frame of a video (.npz)"

@@ -10,10 +10,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bridge.errors import InputFileError, VmbError
+from bridge.falling_segments import MIN_SEGMENT_S
 from bridge.falling_source import FRAMES
 from bridge.midi import tracks_by_channel, write_midi
 from bridge.notes_csv import write_notes_csv
 from bridge.pipeline import HandChannels, RollRecorder
+from bridge.segments import default_workers
 from bridge.sources import probe
 from bridge.transcribe import METHODS, READERS, TranscribeOptions, load_or_calibrate, transcribe_video
 from bridge.types import Note
@@ -53,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "from: about half, exact), ip (I and P only: fastest, may miss the fastest repeats in "
                              "busy videos), auto (reference at 45 fps and above when the video has B frames, else "
                              "all); default all: reference frames lose some fast repeats in hybrid videos")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help=f"falling method: processes reading time segments side by side (default "
+                             f"{default_workers()}, one per core; videos shorter than {MIN_SEGMENT_S:.0f} s per worker "
+                             "use fewer)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.quantize_strength <= 1.0:
         raise VmbError("--quantize-strength must be between 0 and 1")
     options = TranscribeOptions(start=args.start, duration=args.duration, method=args.method, threads=args.threads,
-                                model_path=args.model, reader=args.reader, frames=args.frames,
+                                model_path=args.model, reader=args.reader, frames=args.frames, workers=args.workers,
                                 hands=HandChannels(split_pitch=args.split_pitch))
     geometry = load_or_calibrate(args.video, args.calibration, options)
     roll = RollRecorder() if args.roll else None

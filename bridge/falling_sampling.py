@@ -139,7 +139,9 @@ class SamplePoints:
         black = _median(keys[self.black])
         span = np.maximum(white - black, 8.0)
         scale = 1.0 / span
-        return FrameSample((keys - black) * scale, (band.astype(np.float32) - black) * scale,
+        normalised_band = np.subtract(band, black, dtype=np.float32)
+        normalised_band *= scale
+        return FrameSample((keys - black) * scale, normalised_band,
                            float(np.mean(white - black)), black, span, (keys_back - black) * scale)
 
 

@@ -5,7 +5,7 @@ the key is lit; it lasts while a bar of that colour stands on the key; the front
 reaching it (``bridge.falling_fronts``) is a re-strike, and a note's own front times its onset between
 frames. The unlit and empty looks are learned from the first second of
 readable frames (per-cell median, so a logo or watermark is part of the look and a passing bar is not),
-then follow slow changes; the empty looks are learned again every two seconds from the band remembered over
+then follow slow changes; the empty looks are learned again every second from the band remembered over
 the last seconds, and a band cell that stays changed without a note is learned again.
 
 Samples may skip frames (only the reference frames decoded: ``frame_interval`` gives the video's own frame
@@ -30,9 +30,11 @@ MAX_SPEEDS = 200
 SPEED_AGREEMENT = 0.25  # fronts' speed is trusted within this share of the arriving bars' speed
 MIN_DESCENT_ROWS = 3  # an arriving bar's front followed this far down the band gives a speed
 MIN_REPEAT_S = 0.04  # a front reaching a key this soon after its note started is that note's own front
-REMEMBER_EVERY_S = 0.5  # the band is remembered this often for learning its empty look again
-REMEMBER_SAMPLES = 20  # 10 s of remembered bands
-RELEARN_EVERY_S = 2.0  # (a median over the remembered bands costs about 10 ms)
+# the band is remembered this often for learning its empty look again, over 10 s (the median over them every second
+# is a fixed cost per second of video: 10 ms at 1080p)
+REMEMBER_EVERY_S = 0.5
+REMEMBER_SAMPLES = 20
+RELEARN_EVERY_S = 1.0
 Vector = NDArray[np.float32]
 LUMA = np.array([0.114, 0.587, 0.299], np.float32)  # BGR weights of brightness
 
@@ -333,7 +335,7 @@ class Tracker:
         self._relearn_empty_looks(t, sample)
 
     def _relearn_empty_looks(self, t: float, sample: FrameSample) -> None:
-        """Every two seconds, learn the empty looks again from the bands remembered over the last seconds, so a bar
+        """Every second, learn the empty looks again from the bands remembered over the last seconds, so a bar
         that stood in the band while they were first learned, slow lighting changes and gradients are
         forgotten. Cells that no remembered moment shows empty (a long note, a logo) keep their look."""
         if t - self.remembered_at >= REMEMBER_EVERY_S:

@@ -32,7 +32,8 @@ from bridge.types import KeyboardGeometry
 # pixels, about half the frames of x264 video with B frames); "ip" (I and P only: fewest, fastest, irregular)
 FRAMES = ("auto", "all", "reference", "ip")
 _SKIP: dict[str, SkipFrame | None] = {"all": None, "reference": "noref", "ip": "bidir"}
-MIN_REFERENCE_FPS = 45.0  # auto reads only the reference frames of videos this fast: still about 25 a second
+MIN_REFERENCE_FPS = 45.0  # auto skips frames only of videos this fast: I and P frames still come about 20 a second
+MIN_SKIP_ROWS = 900  # and only from 1080p up, where decoding every frame costs most (4.5 ms a frame at 1080p)
 MERGE_GAP_ROWS = 8  # runs of sampled rows closer than this are cut as one stripe (a shorter filter graph)
 MAX_STRIPES = 12
 
@@ -118,13 +119,17 @@ def falling_frames(video: Path, view: FallingView, start: float = 0.0, duration:
 
 
 def choose_frames(video: Path, frames: str = "auto") -> str:
-    """The frames to decode (see FRAMES): ``auto`` gives ``reference`` for videos of MIN_REFERENCE_FPS or more with B
-    frames (other videos: every frame is a reference frame, or reference frames come too seldom), else ``all``."""
+    """The frames to decode (see FRAMES): ``auto`` gives ``ip`` for videos of MIN_SKIP_ROWS rows or more at
+    MIN_REFERENCE_FPS or more with B frames (10x real time at 1080p60 on 2 cores; fewer frames cost some accuracy
+    in hybrid videos: docs/falling-notes.md), else ``all`` (every frame is a reference frame, or skipped frames would
+    leave too few, or decoding every frame is cheap enough)."""
     if frames not in FRAMES:
         raise VmbError(f"unknown frames {frames!r}: use one of {', '.join(FRAMES)}")
     if frames != "auto":
         return frames
-    return "reference" if probe(video).fps >= MIN_REFERENCE_FPS and has_b_frames(video) else "all"
+    info = probe(video)
+    fast = info.fps >= MIN_REFERENCE_FPS and info.height >= MIN_SKIP_ROWS
+    return "ip" if fast and has_b_frames(video) else "all"
 
 
 def skip_frame(frames: str) -> SkipFrame | None:

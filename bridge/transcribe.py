@@ -44,7 +44,7 @@ class TranscribeOptions:
     reader: str = "auto"
     decode_threads: int | None = None  # ffmpeg's decoding threads (None: its own choice)
     # For the falling method with the ffmpeg reader: which frames to decode (bridge.falling_source.FRAMES)
-    frames: str = "all"
+    frames: str = "auto"
     workers: int = 1  # falling method with ffmpeg: processes reading time segments side by side
     hands: HandChannels = field(default_factory=HandChannels)
     decoder: DecoderSettings | None = None  # None: the settings the model card recommends

@@ -50,11 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frame reading for the keys method: ffmpeg (the luma of only the keyboard, fast; whole "
                              "frames with --preview), opencv (whole BGR frames), auto (default: ffmpeg when installed; "
                              "vmb live --video reads the same way, so both give the same notes)")
-    parser.add_argument("--frames", choices=FRAMES, default="all",
+    parser.add_argument("--frames", choices=FRAMES, default="auto",
                         help="frames the falling method decodes: all, reference (those other frames are predicted "
-                             "from: about half, exact), ip (I and P only: fastest, may miss the fastest repeats in "
-                             "busy videos), auto (reference at 45 fps and above when the video has B frames, else "
-                             "all); default all: reference frames lose some fast repeats in hybrid videos")
+                             "from: about half, exact), ip (I and P only: about a third, fastest, may miss the fastest "
+                             "repeats and time note ends more coarsely in hybrid videos), auto (default: ip for 1080p "
+                             "and up at 45 fps and more with B frames, 10x real time at 1080p60; else all)")
     parser.add_argument("--workers", type=int, default=default_workers(),
                         help=f"falling method: processes reading time segments side by side (default "
                              f"{default_workers()}, one per core; videos shorter than {MIN_SEGMENT_S:.0f} s per worker "

@@ -1,5 +1,6 @@
 """Falling-notes transcription speed: OpenCV's whole frames against ffmpeg's stacked stripes of every frame or of
-only the reference frames, in one run.
+only the reference frames, in one run; then a minute of 1080p60 read by one process or by time segments side by
+side, and the whole ``vmb transcribe`` command (with its calibration) on it.
 
 ``vmb transcribe --method falling`` end to end (``transcribe_video``) on rendered synthesia clips, each reader
 timed twice (best wall time kept), with the onset F1 of its notes; then where the stripes path spends its time:
@@ -12,8 +13,10 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bridge.falling import FallingSettings
@@ -28,12 +31,27 @@ from bridge.types import Frame, KeyboardGeometry, Note
 TITLE = "Falling-notes transcription speed (OpenCV whole frames vs ffmpeg stripes)"
 MIDI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "midi" / "miditest" / "10.mid"
 SECONDS = 10.0
+LONG_SECONDS = float(os.environ.get("VMB_BENCH_LONG_S", "60"))
 FORMATS = ((1920, 1080, 60), (1280, 720, 60), (1280, 720, 30))
 REPEATS = 2
 # (reader, frames, what the row is called)
 READS = (("opencv", "all", "OpenCV whole frames"), ("ffmpeg", "all", "ffmpeg stripes, every frame"),
          ("ffmpeg", "reference", "ffmpeg stripes, reference frames"),
          ("ffmpeg", "ip", "ffmpeg stripes, I and P frames"))
+
+
+def _steal() -> tuple[int, int]:
+    """Jiffies stolen by the hypervisor and all jiffies so far, summed over the cores (0, 0 where unknown)."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return 0, 0
+    values = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
+    return (values[7] if len(values) > 7 else 0), sum(values)
+
+
+def _stolen_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the cores' time the hypervisor gave to other machines between two :func:`_steal` readings."""
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
 
 
 def _load() -> str:
@@ -52,18 +70,18 @@ def _render(workdir: Path, size: tuple[int, int], fps: int) -> tuple[Path, Keybo
     return video, true_geometry(labels), read_midi(video.with_suffix(".mid")).notes
 
 
-def _best_of(video: Path, geometry: KeyboardGeometry, reader: str,
-             frames: str) -> tuple[float, float, Transcription]:
-    """The shortest wall time of REPEATS transcriptions with ``reader`` and ``frames``, the CPU time of this process
-    and its children (ffmpeg) of that run, and the transcription."""
-    options = TranscribeOptions(method="falling", reader=reader, frames=frames)
+def _best_of(video: Path, geometry: KeyboardGeometry, options: TranscribeOptions) -> tuple[float, float, float,
+                                                                                           Transcription]:
+    """The shortest wall time of REPEATS transcriptions with ``options``, the CPU time of this process and its
+    children (ffmpeg, the workers) and the share of the cores' time stolen during that run, and the transcription."""
     runs = []
     for _ in range(REPEATS):
-        t0, c0, k0 = time.perf_counter(), time.process_time(), _child_cpu()
+        t0, c0, k0, steal = time.perf_counter(), time.process_time(), _child_cpu(), _steal()
         result = transcribe_video(video, geometry, options)
-        runs.append((time.perf_counter() - t0, time.process_time() - c0 + _child_cpu() - k0))
-    wall, cpu = min(runs)
-    return wall, cpu, result
+        runs.append((time.perf_counter() - t0, time.process_time() - c0 + _child_cpu() - k0,
+                     _stolen_share(steal, _steal())))
+    wall, cpu, stolen = min(runs)
+    return wall, cpu, stolen, result
 
 
 def _end_to_end(video: Path, geometry: KeyboardGeometry, truth: list[Note], fps: int) -> list[str]:
@@ -73,7 +91,8 @@ def _end_to_end(video: Path, geometry: KeyboardGeometry, truth: list[Note], fps:
     for reader, frames, name in READS:
         if frames != "all" and fps < MIN_REFERENCE_FPS:
             continue
-        wall, cpu, result = _best_of(video, geometry, reader, frames)
+        wall, cpu, _, result = _best_of(video, geometry, TranscribeOptions(method="falling", reader=reader,
+                                                                          frames=frames))
         n_video = round(SECONDS * fps)
         rate = n_video / wall
         f1 = score(truth, result.notes, fps).onset_50ms.f1
@@ -140,6 +159,63 @@ def _stages(video: Path, geometry: KeyboardGeometry, fps: int) -> list[str]:
             "frames/s: 3.3 ms of CPU per frame of the video on 2 cores, if ffmpeg and Python kept both busy."]
 
 
+def _timed(run: Callable[[], object]) -> tuple[float, float]:
+    """Wall seconds of ``run`` and the share of the cores' time stolen meanwhile."""
+    steal, t0 = _steal(), time.perf_counter()
+    run()
+    return time.perf_counter() - t0, _stolen_share(steal, _steal())
+
+
+def _long_clip(workdir: Path) -> list[str]:
+    """A long 1080p60 clip: the method read by 1 or 2 processes, each way of reading the frames, and the whole
+    command line with its automatic calibration and defaults; then how much two cores give when both are busy."""
+    video = workdir / "synthesia_1080p60_long.mp4"
+    config = RenderConfig(style="synthesia", seed=3, size=(1920, 1080), fps=60, start=0.0, duration=LONG_SECONDS)
+    labels = render_to_files(read_midi(MIDI).notes, config, video, None, midi_path=video.with_suffix(".mid"))
+    geometry, truth = true_geometry(labels), read_midi(video.with_suffix(".mid")).notes
+    n_video = round(LONG_SECONDS * 60)
+    lines = [f"{LONG_SECONDS:.0f} s of 1920x1080@60 (synthesia, miditest 10.mid), best of {REPEATS} runs "
+             "each; `workers` = time segments read side by side (`--workers`); stolen = the share of the cores' time "
+             "the hypervisor gave to other machines during the best run.", "",
+             "| frames | workers | frames/s | x real time | stolen | notes | onset F1 |",
+             "|---|---|---|---|---|---|---|"]
+    for frames in ("ip", "reference", "all"):
+        for workers in (1, 2):
+            options = TranscribeOptions(method="falling", reader="ffmpeg", frames=frames, workers=workers)
+            wall, _, stolen, result = _best_of(video, geometry, options)
+            f1 = score(truth, result.notes, 60).onset_50ms.f1
+            lines.append(f"| {frames} | {workers} | {n_video / wall:.0f} | {LONG_SECONDS / wall:.1f} | {stolen:.0%} | "
+                         f"{len(result.notes)} | {f1:.3f} |")
+    command = [sys.executable, "-m", "bridge", "transcribe", str(video), "-o", str(workdir / "long.mid")]
+    cli = min(_timed(lambda: subprocess.run(command, check=True, capture_output=True)) for _ in range(REPEATS))
+    lines += ["", f"The whole command, `vmb transcribe VIDEO -o OUT.mid` with its defaults (automatic calibration and "
+              f"method, `--frames auto` = I and P frames here, `--workers` its default), Python's start included: "
+              f"{cli[0]:.1f} s for {LONG_SECONDS:.0f} s of video, {LONG_SECONDS / cli[0]:.1f}x real time "
+              f"(stolen {cli[1]:.0%})."]
+    return [*lines, "", _two_cores(video)]
+
+
+def _two_cores(video: Path) -> str:
+    """ffmpeg decoding the I and P frames of the whole clip in one process, then its two halves side by side."""
+    decode = ["ffmpeg", "-v", "error", "-nostdin", "-threads", "1", "-skip_frame", "bidir"]
+    half = LONG_SECONDS / 2
+
+    def one() -> None:
+        subprocess.run([*decode, "-i", str(video), "-f", "null", "-"], check=True)
+
+    def two() -> None:
+        halves = [subprocess.Popen([*decode, "-t", f"{half}", "-i", str(video), "-f", "null", "-"]),
+                  subprocess.Popen([*decode, "-ss", f"{half}", "-i", str(video), "-f", "null", "-"])]
+        if any(process.wait() for process in halves):
+            raise RuntimeError("ffmpeg failed decoding a half of the clip")
+
+    serial, parallel = min(_timed(one) for _ in range(REPEATS)), min(_timed(two) for _ in range(REPEATS))
+    return (f"How much the 2 cores give when both are busy: ffmpeg decoding the clip's I and P frames (one thread) "
+            f"takes {serial[0]:.2f} s in one process and {parallel[0]:.2f} s as two halves side by side "
+            f"({serial[0] / parallel[0]:.2f}x; 2x would be two whole cores; stolen {serial[1]:.0%} and "
+            f"{parallel[1]:.0%}).")
+
+
 def run(workdir: Path) -> list[str]:
     clips = [(_render(workdir, (width, height), fps), fps) for width, height, fps in FORMATS]
     load_before = _load()
@@ -154,7 +230,7 @@ def run(workdir: Path) -> list[str]:
     lines += ["", f"Load average after: {_load()}.", ""]
     (video, geometry, _), fps = clips[0]
     lines += _stages(video, geometry, fps)
-    return lines
+    return [*lines, "", *_long_clip(workdir)]
 
 
 def main() -> list[str]:

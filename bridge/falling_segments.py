@@ -29,7 +29,7 @@ from bridge.falling import FallingResult, TrackedNote, falling_result
 from bridge.falling_source import FallingView, falling_frames
 from bridge.falling_tracker import FallingSettings, Tracker
 from bridge.ffmpeg_source import SkipFrame
-from bridge.segments import Segment, plan_segments
+from bridge.segments import Segment, default_workers, plan_segments
 from bridge.sources import prefetched
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,11 @@ class SegmentedResult:
     n_frames: int
     truncated: bool  # the video stopped decoding early
     n_segments: int
+
+
+def default_falling_workers() -> int:
+    """One worker per two cores: a worker keeps about two busy (its ffmpeg decoding, its tracker beside it)."""
+    return max(1, default_workers() // 2)
 
 
 def transcribe_segments(read: FallingRead, start: float, end: float, open_end: bool, workers: int,

@@ -10,12 +10,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bridge.errors import InputFileError, VmbError
-from bridge.falling_segments import MIN_SEGMENT_S
+from bridge.falling_segments import MIN_SEGMENT_S, default_falling_workers
 from bridge.falling_source import FRAMES
 from bridge.midi import tracks_by_channel, write_midi
 from bridge.notes_csv import write_notes_csv
 from bridge.pipeline import HandChannels, RollRecorder
-from bridge.segments import default_workers
 from bridge.sources import probe
 from bridge.transcribe import METHODS, READERS, TranscribeOptions, load_or_calibrate, transcribe_video
 from bridge.types import Note
@@ -55,10 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "from: about half, exact), ip (I and P only: about a third, fastest, may miss the fastest "
                              "repeats and time note ends more coarsely in hybrid videos), auto (default: ip for 1080p "
                              "and up at 45 fps and more with B frames, 10x real time at 1080p60; else all)")
-    parser.add_argument("--workers", type=int, default=default_workers(),
+    parser.add_argument("--workers", type=int, default=default_falling_workers(),
                         help=f"falling method: processes reading time segments side by side (default "
-                             f"{default_workers()}, one per core; videos shorter than {MIN_SEGMENT_S:.0f} s per worker "
-                             "use fewer)")
+                             f"{default_falling_workers()}, one per two cores: each keeps about two busy; videos "
+                             f"shorter than {2 * MIN_SEGMENT_S:.0f} s use one)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from bridge.falling_fronts import Front, FrontTracker, find_fronts
 from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePoints
+from bridge.falling_tails import TailTracker
 
 ARRIVAL_ROWS = 3  # rows of an arriving bar whose colour it is known by
 FRONT_ROWS = 6  # rows of bar that make a bar's front above glow at the keys
@@ -30,6 +31,7 @@ MAX_SPEEDS = 200
 SPEED_AGREEMENT = 0.25  # fronts' speed is trusted within this share of the arriving bars' speed
 MIN_DESCENT_ROWS = 3  # an arriving bar's front followed this far down the band gives a speed
 MIN_REPEAT_S = 0.04  # a front reaching a key this soon after its note started is that note's own front
+TAIL_LATE_FRAMES = 2.0  # a note still sounding this long after its bar's tail reached the keys ends there
 # the band is remembered this often for learning its empty look again, over 10 s (the median over them every second
 # is a fixed cost per second of video: 10 ms at 1080p)
 REMEMBER_EVERY_S = 0.5
@@ -88,6 +90,7 @@ class Tracker:
         self.best: FrameSample | None = None
         self.open: dict[int, _OpenNote] = {}
         self.fronts = FrontTracker(n_keys, points.hit_row)
+        self.tails = TailTracker(n_keys, points.hit_row)
         self.front_at = np.full(n_keys, -np.inf)  # when the last front reached each key that was not sounding
         self.next_fronts: dict[int, list[Front]] = {}  # per key whose front_at this sample set: the fronts after it
         self.ended_at = np.full(n_keys, -np.inf)  # when each key's last note ended
@@ -169,14 +172,22 @@ class Tracker:
         line_bar = band_diff[:, :LINE_ROWS].sum(axis=1) / LINE_ROWS  # their mean (np.mean costs more in overhead)
         self._note_arrivals(t, bar_rows, band_dist, band_diff, sample.band)
         lit = key_dist > self.settings.lit_threshold
+        self.tails.see(t, bar_rows, ~bar_rows, self.rows_per_s)
         changed = self._changed_at(t)
         for key in list(self.open):
+            tail = float(self.tails.due[key])
+            followed = tail > self.open[key].start + MIN_REPEAT_S  # the tail of this note's bar was followed down
+            if followed and tail <= t - TAIL_LATE_FRAMES * self.step:  # lit after its bar ended: a neighbour's glow
+                self._finish(key, tail)
+                continue
+            # a key released between two samples was released when its bar's tail arrived
+            end = tail if followed and t - self.gap - self.step <= tail <= t else changed
             if not lit[key]:  # the key shows its unlit look: released, perhaps for one frame before a re-strike
                 self.dark_at[key] = t
                 self.arrival_paint[key] = self.open[key].colour
-                self._finish(key, changed)
+                self._finish(key, end)
             elif not (at_line[key] and _cosine(self.open[key].bar, line_bar[key]) > self.settings.same_bar_cosine):
-                self._finish(key, changed)
+                self._finish(key, end)
         self._follow_fronts(t, bar_rows, band_dist, band_diff, sample.band)
         # the bar was seen falling in the last frames (at least the last two samples, when samples skip frames)
         window = max(3.5 * self.step, 0.1, t - self.recent_t[0] + self.step / 2)

@@ -191,7 +191,8 @@ class Tracker:
         self._follow_fronts(t, bar_rows, band_dist, band_diff, sample.band)
         # the bar was seen falling in the last frames (at least the last two samples, when samples skip frames)
         window = max(3.5 * self.step, 0.1, t - self.recent_t[0] + self.step / 2)
-        recent = (t - self.arrived_at <= window) | (t - self.dark_at <= window)
+        # (or a front followed down the band reached it: a neighbour's bar or glow may hide the arrival at the line)
+        recent = (t - self.arrived_at <= window) | (t - self.dark_at <= window) | (t - self.front_at <= window)
         sounding = np.zeros(len(lit), bool)
         sounding[list(self.open)] = True
         struck = key_dist > self.settings.strike_threshold

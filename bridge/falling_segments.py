@@ -46,7 +46,8 @@ Progress = Callable[[int], None]
 class FallingRead:
     """How a video is read for the falling-notes method (picklable: it crosses to the workers): ``skip_frame`` and
     ``frame_interval`` as for :func:`~bridge.falling_source.falling_frames` and :class:`Tracker`, ``threads``
-    ffmpeg's decoding threads (None: ffmpeg's choice for one segment, 1 per worker for several)."""
+    ffmpeg's decoding threads (None: 1 per worker for several segments or for I and P frames only, else ffmpeg's
+    choice)."""
 
     video: Path
     view: FallingView
@@ -88,8 +89,10 @@ def transcribe_segments(read: FallingRead, start: float, end: float, open_end: b
     """Falling notes of ``start``-``end`` (to the end of the video when ``open_end``) in up to ``workers`` segments
     of at least ``min_segment_s`` side by side."""
     segments = plan_segments(start, end, workers, open_end, min_segment_s, WARMUP_S)
-    if read.threads is None and len(segments) > 1:
-        read = dataclasses.replace(read, threads=1)  # a core per worker already: more threads would only contend
+    if read.threads is None and (len(segments) > 1 or read.skip_frame == "bidir"):
+        # a core per worker already, or only I and P frames: each P frame is predicted from the one before, so
+        # ffmpeg's frame threads wait on each other and only contend with the tracker for the cores
+        read = dataclasses.replace(read, threads=1)
     jobs = [SegmentJob(read, segment, k < len(segments) - 1) for k, segment in enumerate(segments)]
     if len(jobs) == 1:
         parts = [track_segment(jobs[0], progress)]

@@ -7,7 +7,9 @@ colour differs from its own unlit look, learned from the video); it lasts while 
 key. Glow, particles, hands and logos touch only some of these conditions and give no notes; fades
 and title cards fail a keyboard contrast check. Bar fronts are followed down the band, so the front of the
 next bar of a sounding key (above background or the outline between two touching bars) re-strikes it when
-it reaches the keys, timed between frames (``bridge.falling_tracker``, ``bridge.falling_fronts``).
+it reaches the keys, timed between frames (``bridge.falling_tracker``, ``bridge.falling_fronts``); where keys
+glow when struck, a sounding key whose glow flares again with a front seen arriving is re-struck too
+(``bridge.falling_glow``).
 Notes are grouped into parts by bar colour (``bridge.falling_parts``), one MIDI channel per part.
 See docs/falling-notes.md.
 """

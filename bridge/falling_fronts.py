@@ -88,6 +88,7 @@ class FrontTracker:
         self.fronts: list[list[Front]] = [[] for _ in range(n_keys)]
         self.waiting: set[int] = set()  # keys with fronts on the way
         self.before: dict[int, list[float]] = {}  # the rows of each key's fronts in the frame before
+        self.unconfirmed: dict[int, list[Front]] = {}  # per key: fronts seen too rarely that reached it (last call)
 
     def see(self, t: float, keys: NDArray[np.intp], edges: NDArray[np.float64], band: FloatArray,
             rows_per_s: float, step: float, gap: float | None = None) -> None:
@@ -115,11 +116,17 @@ class FrontTracker:
 
     def arrived(self, t: float) -> list[tuple[int, Front]]:
         """(key, front) of the fronts seen often enough that reached the keys by ``t``, in time order; fronts
-        that reached them without being seen enough are forgotten."""
+        that reached them without being seen enough are forgotten (kept in ``unconfirmed`` until the next call)."""
         due: list[tuple[int, Front]] = []
+        self.unconfirmed = {}
         for key in list(self.waiting):
             known = self.fronts[key]
-            due += [(key, f) for f in known if f.arrival <= t and self._confirmed(f)]
+            for front in known:
+                if front.arrival <= t:
+                    if self._confirmed(front):
+                        due.append((key, front))
+                    else:
+                        self.unconfirmed.setdefault(key, []).append(front)
             known[:] = [f for f in known if f.arrival > t]
             if not known:
                 self.waiting.discard(key)
@@ -136,3 +143,4 @@ class FrontTracker:
             self.fronts[key].clear()
         self.waiting.clear()
         self.before.clear()
+        self.unconfirmed.clear()

@@ -3,7 +3,8 @@
 A note starts when a bar that was seen coming down a key's column reaches the key (same colour) while
 the key is lit; it lasts while a bar of that colour stands on the key; the front of the key's next bar
 reaching it (``bridge.falling_fronts``) is a re-strike, and a note's own front times its onset between
-frames. The unlit and empty looks are learned from the first second of
+frames; where keys glow when struck, a sounding key whose glow flares again is re-struck (``bridge.falling_glow``).
+The unlit and empty looks are learned from the first second of
 readable frames (per-cell median, so a logo or watermark is part of the look and a passing bar is not),
 then follow slow changes; the empty looks are learned again every second from the band remembered over
 the last seconds, and a band cell that stays changed without a note is learned again.
@@ -22,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bridge.falling_fronts import Front, FrontTracker, find_fronts
+from bridge.falling_glow import LUMA, GlowWatch, Sounding
 from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePoints
 from bridge.falling_tails import TailTracker
 
@@ -38,7 +40,6 @@ REMEMBER_EVERY_S = 0.5
 REMEMBER_SAMPLES = 20
 RELEARN_EVERY_S = 1.0
 Vector = NDArray[np.float32]
-LUMA = np.array([0.114, 0.587, 0.299], np.float32)  # BGR weights of brightness
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,9 @@ class Tracker:
         self.fixed_step = frame_interval is not None
         self.step = frame_interval if frame_interval is not None else 1 / 30
         self.rows_per_s: float | None = None  # how fast bars fall, once measured
+        self.already: set[int] = set()  # keys lit when the video became readable: notes whose start was not seen
+        self.readable = False  # whether the sample before was readable (and read)
+        self.glow = GlowWatch(points)
 
     def push(self, t: float, sample: FrameSample) -> None:
         if len(self.frame_dt) < 50 and t > self.last_t:
@@ -173,6 +177,10 @@ class Tracker:
         self._note_arrivals(t, bar_rows, band_dist, band_diff, sample.band)
         lit = key_dist > self.settings.lit_threshold
         self.tails.see(t, bar_rows, ~bar_rows, self.rows_per_s)
+        if not self.readable:  # the first sample read (after the looks were learned, a fade or a cut)
+            self.already = set(np.flatnonzero(lit & at_line).tolist())
+            self.readable = True
+        self.already -= set(np.flatnonzero(~lit).tolist())
         changed = self._changed_at(t)
         for key in list(self.open):
             tail = float(self.tails.due[key])
@@ -189,6 +197,7 @@ class Tracker:
             elif not (at_line[key] and _cosine(self.open[key].bar, line_bar[key]) > self.settings.same_bar_cosine):
                 self._finish(key, end)
         self._follow_fronts(t, bar_rows, band_dist, band_diff, sample.band)
+        self._glow_restrikes(t, sample, lit)
         # the bar was seen falling in the last frames (at least the last two samples, when samples skip frames)
         window = max(3.5 * self.step, 0.1, t - self.recent_t[0] + self.step / 2)
         # (or a front followed down the band reached it: a neighbour's bar or glow may hide the arrival at the line)
@@ -284,6 +293,14 @@ class Tracker:
             else:
                 self._restrike(key, front)
 
+    def _glow_restrikes(self, t: float, sample: FrameSample, lit: NDArray[np.bool_]) -> None:
+        """A sounding key whose glow flared again in the sample before, timed by a front (bridge.falling_glow)."""
+        sounding = {key: Sounding(note.start, note.colour) for key, note in self.open.items()}
+        for key, when in self.glow.see(t, self.gap, self.step, sample.band, lit, sounding, self.fronts.unconfirmed):
+            note = self.open[key]
+            self._finish(key, when)
+            self.open[key] = _OpenNote(when, note.bar, note.colour)
+
     def _restrike(self, key: int, front: Front) -> None:
         """A front reaching a sounding key well after its note started, in its colour: the key's next bar."""
         note = self.open[key]
@@ -296,6 +313,8 @@ class Tracker:
             return  # what stands on the key is not the bar that came down (glow, a hand, a logo)
         fronted = min(t - 1.5 * self.step, t - self.gap - self.step / 2) <= self.front_at[key] <= t + self.step / 2
         restruck = t - self.dark_at[key] <= window  # dark for a moment under a standing bar
+        if key in self.already and not (fronted or restruck):
+            return  # lit since the video became readable: its start was not seen
         if not (fronted or restruck or t - self.followed_at[key] <= window or self.rows_per_s is None):
             return  # nothing was seen falling onto the key (sparks, glow or a hand at the keys)
         if not (fronted or restruck) and t < self.bar_due[key] - 1.5 * self.step:
@@ -305,6 +324,7 @@ class Tracker:
             start = max(float(self.front_at[key]), float(self.ended_at[key]))
         self.front_at[key] = -np.inf
         self.open[key] = _OpenNote(start, line_bar.copy(), self.arrival_paint[key].copy())
+        self.glow.vote(key, self.open)
         for front in self.next_fronts.pop(key, []) if fronted else []:
             if front.arrival - self.open[key].start >= MIN_REPEAT_S:
                 self._restrike(key, front)
@@ -324,6 +344,8 @@ class Tracker:
         for key in list(self.open):
             self._finish(key, t)
         self.fronts.clear()
+        self.glow.reset()
+        self.readable = False
 
     def _follow(self, sample: FrameSample, key_dist: NDArray[np.float64], band_dist: FloatArray,
                 band_diff: FloatArray, bar_rows: NDArray[np.bool_], t: float) -> None:

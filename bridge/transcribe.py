@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from bridge.decoding import DecoderSettings, notes_from_edges
 from bridge.errors import CalibrationError, VmbError
 from bridge.falling_source import FRAMES
@@ -72,28 +75,42 @@ class Transcription:
     part_colours: tuple[tuple[int, int, int], ...] = ()
 
 
-def load_or_calibrate(video: Path, calibration: Path | None, options: TranscribeOptions) -> KeyboardGeometry:
+@dataclass(frozen=True, slots=True)
+class Calibrated:
+    geometry: KeyboardGeometry
+    sample_frames: list[NDArray[np.uint8]]  # the frames automatic calibration read (none from a file)
+
+
+def load_or_calibrate(video: Path, calibration: Path | None, options: TranscribeOptions) -> Calibrated:
     """The calibration file when given (checked against the video's size), else automatic calibration."""
     info = probe(video)
     if calibration is None:
-        from bridge.calibration import calibrate_video
+        from bridge.calibration import calibrate_images
+        from bridge.calibration_frames import read_sample_frames
 
-        return calibrate_video(video, start=options.start, duration=options.duration)
+        frames = read_sample_frames(video, options.start, options.duration)
+        return Calibrated(calibrate_images(frames, source=str(video)), frames)
     geometry = KeyboardGeometry.load(calibration)
     if tuple(geometry.image_size) != (info.width, info.height):
         raise CalibrationError(f"{calibration} was made for {geometry.image_size[0]}x{geometry.image_size[1]} "
                                f"frames but {video} is {info.width}x{info.height}: recalibrate with vmb calibrate")
-    return geometry
+    return Calibrated(geometry, [])
 
 
-def choose_method(video: Path, geometry: KeyboardGeometry, options: TranscribeOptions) -> str:
+def choose_method(video: Path, geometry: KeyboardGeometry, options: TranscribeOptions,
+                  sample_frames: Sequence[NDArray[np.uint8]] = ()) -> str:
+    """``options.method``, or for ``auto`` falling when the video looks like a falling-notes video: in the frames
+    calibration read (``sample_frames``), else in 16 frames read now (sparse music lights few keys)."""
     if options.method != "auto":
         return options.method
     from bridge.calibration_frames import read_sample_frames
     from bridge.falling import is_falling_notes_video
 
-    images = read_sample_frames(video, options.start, options.duration, count=16)
-    method = "falling" if images and is_falling_notes_video(images, geometry) else "keys"
+    falling = bool(sample_frames) and is_falling_notes_video(list(sample_frames), geometry)
+    if not falling:
+        images = read_sample_frames(video, options.start, options.duration, count=16)
+        falling = bool(images) and is_falling_notes_video(images, geometry)
+    method = "falling" if falling else "keys"
     log.info("method: %s (auto)", method)
     return method
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,7 +17,14 @@ from bridge.midi import tracks_by_channel, write_midi
 from bridge.notes_csv import write_notes_csv
 from bridge.pipeline import HandChannels, RollRecorder
 from bridge.sources import probe
-from bridge.transcribe import METHODS, READERS, TranscribeOptions, load_or_calibrate, transcribe_video
+from bridge.transcribe import (
+    METHODS,
+    READERS,
+    TranscribeOptions,
+    choose_method,
+    load_or_calibrate,
+    transcribe_video,
+)
 from bridge.types import Note
 
 NAME = "transcribe"
@@ -68,7 +76,11 @@ def run(args: argparse.Namespace) -> int:
     options = TranscribeOptions(start=args.start, duration=args.duration, method=args.method, threads=args.threads,
                                 model_path=args.model, reader=args.reader, frames=args.frames, workers=args.workers,
                                 hands=HandChannels(split_pitch=args.split_pitch))
-    geometry = load_or_calibrate(args.video, args.calibration, options)
+    calibrated = load_or_calibrate(args.video, args.calibration, options)
+    geometry = calibrated.geometry
+    # the frames calibration read often settle the method: no second reading (then they can go)
+    options = replace(options, method=choose_method(args.video, geometry, options, calibrated.sample_frames))
+    del calibrated
     roll = RollRecorder() if args.roll else None
     info = probe(args.video)
     total = _expected_frames(info.fps, info.duration, args.start, args.duration)

@@ -25,13 +25,12 @@ from numpy.typing import NDArray
 
 from bridge.falling_parts import BGR, cluster_parts
 from bridge.falling_sampling import LINE_ROWS, SamplePoints
-from bridge.falling_tracker import FallingSettings, Tracker
+from bridge.falling_tracker import FallingSettings, TrackedNote, Tracker
 from bridge.types import Frame, KeyboardGeometry, Note
 
 log = logging.getLogger(__name__)
 __all__ = ["FallingResult", "FallingSettings", "TrackedNote", "falling_result", "is_falling_notes_video",
            "part_colour_names", "transcribe_falling"]
-TrackedNote = tuple[float, float, int, NDArray[np.float64]]  # start, end, key index, the bar's colour (BGR)
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,7 @@ def transcribe_falling(frames: Iterable[Frame], geometry: KeyboardGeometry, sett
     for frame in frames:
         tracker.push(frame.t, points.read(frame.image))
     tracker.close()
-    return falling_result([(start, end, key, tracker.to_bgr(colour)) for start, end, key, colour in tracker.finished],
-                          points, settings)
+    return falling_result(tracker.finished_in_bgr(), points, settings)
 
 
 def falling_result(tracked: Sequence[TrackedNote], points: SamplePoints, settings: FallingSettings) -> FallingResult:

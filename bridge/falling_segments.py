@@ -128,9 +128,9 @@ def track_segment(job: SegmentJob, progress: Progress | None = None) -> SegmentN
                     progress(own)
             tracker.push(frame.t, points.read(frame.image))
     tracker.close()
-    kept = [(start, end, key, tracker.to_bgr(colour)) for start, end, key, colour in tracker.finished
-            if start >= segment.keep_from and (cut is None or start < cut)]
-    return SegmentNotes(kept, own, source.truncated)
+    own_time = [note for note in tracker.finished_in_bgr()
+                if note[0] >= segment.keep_from and (cut is None or note[0] < cut)]
+    return SegmentNotes(own_time, own, source.truncated)
 
 
 def _sounding_since_before(tracker: Tracker, cut: float) -> bool:

@@ -23,10 +23,11 @@ MAX_SIGHTING_GAP_S = 0.15  # two sightings further apart than this are not joine
 FloatArray = NDArray[np.float32]
 
 
-def find_tails(bar_rows: NDArray[np.bool_], empty_rows: NDArray[np.bool_]) -> NDArray[np.float64]:
+def find_tails(bar_rows: NDArray[np.bool_]) -> NDArray[np.float64]:
     """Per key, the position (in rows) of the lowest bar end in the band: the boundary between a bar row and
-    EMPTY_ROWS empty rows above it; NaN where there is none."""
+    EMPTY_ROWS rows above it that are not bar (they show the empty look); NaN where there is none."""
     n_keys, n_rows = bar_rows.shape
+    empty_rows = ~bar_rows
     tails = np.full(n_keys, np.nan)
     if n_rows < EMPTY_ROWS + 2:
         return tails
@@ -39,7 +40,7 @@ def find_tails(bar_rows: NDArray[np.bool_], empty_rows: NDArray[np.bool_]) -> ND
 
 
 class TailTracker:
-    """Feed each sample's bar and empty cells with :meth:`see`; ``due[k]`` is when the last tail followed down key
+    """Feed each sample's bar cells with :meth:`see`; ``due[k]`` is when the last tail followed down key
     k's band reaches the keys (-inf before any)."""
 
     def __init__(self, n_keys: int, hit_row: float) -> None:
@@ -48,8 +49,8 @@ class TailTracker:
         self.seen_row = np.full(n_keys, np.nan)
         self.due = np.full(n_keys, -np.inf)
 
-    def see(self, t: float, bar_rows: NDArray[np.bool_], empty_rows: NDArray[np.bool_], speed: float | None) -> None:
-        tails = find_tails(bar_rows, empty_rows)
+    def see(self, t: float, bar_rows: NDArray[np.bool_], speed: float | None) -> None:
+        tails = find_tails(bar_rows)
         if speed is not None and speed > 0:
             elapsed = t - self.seen_at
             fell = self.seen_row - tails

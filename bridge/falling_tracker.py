@@ -40,6 +40,7 @@ REMEMBER_EVERY_S = 0.5
 REMEMBER_SAMPLES = 20
 RELEARN_EVERY_S = 1.0
 Vector = NDArray[np.float32]
+TrackedNote = tuple[float, float, int, NDArray[np.float64]]  # start, end, key index, the bar's colour
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ class Tracker:
         self.speeds: list[float] = []  # bar speeds seen (rows per second), from arriving bars followed down
         self.front_speeds: deque[float] = deque(maxlen=MAX_SPEEDS)  # and from fronts followed down: finer
         self.descent = np.full((n_keys, 4), np.nan)  # t and row where each arriving bar was first and last seen
-        self.finished: list[tuple[float, float, int, NDArray[np.float64]]] = []  # start, end, key, colour
+        self.finished: list[TrackedNote] = []  # colours normalised
         self.last_t = 0.0
         self.gap = 1 / 30  # seconds since the sample before
         self.recent_t: deque[float] = deque(maxlen=3)  # the times of the last samples, this one included
@@ -176,11 +177,12 @@ class Tracker:
         line_bar = band_diff[:, :LINE_ROWS].sum(axis=1) / LINE_ROWS  # their mean (np.mean costs more in overhead)
         self._note_arrivals(t, bar_rows, band_dist, band_diff, sample.band)
         lit = key_dist > self.settings.lit_threshold
-        self.tails.see(t, bar_rows, ~bar_rows, self.rows_per_s)
+        self.tails.see(t, bar_rows, self.rows_per_s)
         if not self.readable:  # the first sample read (after the looks were learned, a fade or a cut)
             self.already = set(np.flatnonzero(lit & at_line).tolist())
             self.readable = True
-        self.already -= set(np.flatnonzero(~lit).tolist())
+        if self.already:
+            self.already -= set(np.flatnonzero(~lit).tolist())
         changed = self._changed_at(t)
         for key in list(self.open):
             tail = float(self.tails.due[key])
@@ -385,6 +387,10 @@ class Tracker:
         if not self.learned and self.pending:
             self._learn_looks()
         self._close_all(self.last_t + self.step)
+
+    def finished_in_bgr(self) -> list[TrackedNote]:
+        """The finished notes with their bars' colours in the pixel values of the brightest frame."""
+        return [(start, end, key, self.to_bgr(colour)) for start, end, key, colour in self.finished]
 
     def to_bgr(self, colour: NDArray[np.float64]) -> NDArray[np.float64]:
         """A normalised colour in the pixel values of the brightest (unfaded) frame."""

@@ -17,31 +17,30 @@ from bridge.types import KeyboardGeometry, Note
 ROWS = 40
 
 
-def _column(bar_top: int) -> tuple[np.ndarray, np.ndarray]:
+def _column(bar_top: int) -> np.ndarray:
     """One key's band: bar in rows below ``bar_top``, empty above."""
     bar = np.zeros((1, ROWS), bool)
     bar[0, :bar_top] = True
-    return bar, ~bar
+    return bar
 
 
 def test_the_lowest_bar_end_with_empty_rows_above_is_the_tail() -> None:
-    bar, empty = _column(12)
-    assert find_tails(bar, empty)[0] == 12.0
+    bar = _column(12)
+    assert find_tails(bar)[0] == 12.0
     bar[0, 14:20] = True  # the next bar above a 2-row gap: thinner than EMPTY_ROWS, an outline, not a tail
-    empty = ~bar
-    assert EMPTY_ROWS > 2 and find_tails(bar, empty)[0] == 20.0
-    assert np.isnan(find_tails(np.ones((1, ROWS), bool), np.zeros((1, ROWS), bool))[0])  # the bar fills the band
+    assert EMPTY_ROWS > 2 and find_tails(bar)[0] == 20.0
+    assert np.isnan(find_tails(np.ones((1, ROWS), bool))[0])  # the bar fills the band
 
 
 def test_only_a_tail_falling_at_the_bars_speed_is_due() -> None:
     speed, hit_row = 300.0, -2.0
     falling = TailTracker(1, hit_row)
     for t, top in ((0.0, 30), (1 / 60, 25)):
-        falling.see(t, *_column(top), speed)
+        falling.see(t, _column(top), speed)
     assert falling.due[0] == pytest.approx(1 / 60 + (25 - hit_row) / speed)
     still = TailTracker(1, hit_row)  # the edge of a neighbour's glow in the lowest rows
     for t in (0.0, 1 / 60, 2 / 60):
-        still.see(t, *_column(12), speed)
+        still.see(t, _column(12), speed)
     assert still.due[0] == -np.inf
 
 

@@ -49,7 +49,7 @@ def transcribe_falling(frames: Iterable[Frame], geometry: KeyboardGeometry, sett
     points = SamplePoints.from_geometry(geometry) if points is None else points
     tracker = Tracker(points, settings, frame_interval)
     for frame in frames:
-        tracker.push(frame.t, points.read(frame.image))
+        tracker.push(frame.t, points.read_frame(frame))
     tracker.close()
     return falling_result(tracker.finished_in_bgr(), points, settings)
 

@@ -7,14 +7,16 @@ falling-notes method cheap. Every sample is normalised per frame so that the med
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bridge.errors import CalibrationError, VideoError
 from bridge.geometry import KeyLayout, apply_homography, is_black
-from bridge.types import KeyboardGeometry
+from bridge.i420 import PlaneIndex, bgr_from_yuv
+from bridge.sources import PlanarFrame
+from bridge.types import Frame, KeyboardGeometry
 
 FloatArray = NDArray[np.float32]
 IntArray = NDArray[np.intp]
@@ -26,13 +28,15 @@ _BLACK_POINTS = [(dx, y) for dx in (-0.2, 0.0, 0.2) for y in (25.0, 45.0, 65.0)]
 # fingers pressing the front of a lit key hide the front points, rarely both. Black keys read theirs twice.
 _WHITE_BACK_POINTS = [(dx, y) for dx in (-0.25, 0.0, 0.25) for y in (45.0, 65.0, 85.0)]
 # The band above a key: three columns across the key going back on the keyboard plane (bars fall along it),
-# starting this far behind the key tops, about one image row apart.
+# starting this far behind the key tops, about one image row apart (further in tall pictures: MAX_BAND_ROWS).
 _BAND_COLUMNS = (-0.25, 0.0, 0.25)
 _BLACK_COLUMNS_MM = (-0.3, 0.0, 0.3)  # around the line between the two white keys under a black key
 BAND_START_MM = 10.0
 HIT_MM = 6.0  # bars reach the keyboard (its felt strip) this far behind the keys' back edge when their notes start
 MIN_BAND_ROWS = 8
-MAX_BAND_ROWS = 96
+# a taller band is read on rows spread further apart: the tracker's cost grows with the rows, and at 1080p (90
+# rows of band) bars and the gaps between them span several pixels (about 1.9 image rows apart there, 1.25 at 720p)
+MAX_BAND_ROWS = 48
 LINE_ROWS = 3  # the band rows next to the keys that tell whether a bar is on a key now
 BAND_FRACTION = 0.12  # band height as a fraction of the distance from the image top to the keys
 
@@ -69,6 +73,7 @@ class SamplePoints:
     key_index: IntArray  # (K, 2P) points on each key top: P on the front, P on the back (see FrameSample)
     band_index: IntArray  # (C, K, R) columns above each key; row 0 is next to the keys, higher rows further up
     row_mm: float  # plane millimetres between two band rows (the rows are equally spaced on the plane)
+    _planes: tuple[PlaneIndex, PlaneIndex] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_keys(self) -> int:
@@ -88,9 +93,9 @@ class SamplePoints:
         layout = geometry.layout
         to_image = np.linalg.inv(geometry.homography)
         width, height = geometry.image_size
-        n_rows = int(np.clip(round(BAND_FRACTION * float(np.median(_key_line_rows(geometry)))),
-                             MIN_BAND_ROWS, MAX_BAND_ROWS))
-        row_mm = _mm_per_pixel_behind_keys(geometry)
+        band_pixels = max(round(BAND_FRACTION * float(np.median(_key_line_rows(geometry)))), MIN_BAND_ROWS)
+        n_rows = min(band_pixels, MAX_BAND_ROWS)
+        row_mm = _mm_per_pixel_behind_keys(geometry) * band_pixels / n_rows
         back_mm = BAND_START_MM + np.arange(n_rows) * row_mm
         kept: list[int] = []
         key_pts: list[NDArray[np.float64]] = []
@@ -122,19 +127,46 @@ class SamplePoints:
         band_index = _flat(np.array(band_pts), width).transpose(1, 0, 2)
         return cls((width, height), tuple(kept), black, key_index, np.ascontiguousarray(band_index), row_mm)
 
+    def read_frame(self, frame: Frame) -> FrameSample:
+        """:meth:`read` of a frame, from its I420 planes where it carries them (only the sampled pixels converted)."""
+        if not isinstance(frame, PlanarFrame):
+            return self.read(frame.image)
+        self._check_size(frame.image)
+        keys, band = self.planes
+        # the three band columns' median taken on Y, U and V (like on B, G and R): a third of the pixels to convert
+        columns = band.yuv(frame.planes)
+        return self._normalised(keys.bgr(frame.planes), bgr_from_yuv(*(_median3(*plane) for plane in columns)))
+
+    @property
+    def planes(self) -> tuple[PlaneIndex, PlaneIndex]:
+        """Where the key points and the band points lie in the I420 planes of the image (computed once)."""
+        if self._planes is None:
+            width, height = self.image_size
+            object.__setattr__(self, "_planes", (PlaneIndex.of(self.key_index, width, height),
+                                                 PlaneIndex.of(self.band_index, width, height)))
+        assert self._planes is not None
+        return self._planes
+
     def read(self, image: NDArray[np.uint8]) -> FrameSample:
         """Gather and normalise the sample points of one BGR frame."""
+        self._check_size(image)
+        pixels = image.reshape(-1, 3)  # take is faster than fancy indexing
+        return self._normalised(np.take(pixels, self.key_index, axis=0),
+                                _median3(*np.take(pixels, self.band_index, axis=0)))
+
+    def _check_size(self, image: NDArray[np.uint8]) -> None:
         height, width = image.shape[:2]
         if (width, height) != self.image_size:
             raise VideoError(f"frame size {width}x{height} differs from the calibration's "
                              f"{self.image_size[0]}x{self.image_size[1]}: recalibrate for this video")
-        pixels = image.reshape(-1, 3)
+
+    def _normalised(self, key_pixels: NDArray[np.uint8], band: NDArray[np.uint8]) -> FrameSample:
+        """The sample from the BGR pixels at ``key_index`` and the band (K, R, 3): the median of its columns."""
         n_points = self.key_index.shape[1] // 2
-        on_keys = np.take(pixels, self.key_index, axis=0).reshape(self.n_keys, 2, n_points, 3)
+        on_keys = key_pixels.reshape(self.n_keys, 2, n_points, 3)
         middle = n_points // 2
         both = np.partition(on_keys, middle, axis=2)[:, :, middle].astype(np.float32)  # (K, 2, 3)
         keys, keys_back = both[:, 0], both[:, 1]
-        band = _median3(*np.take(pixels, self.band_index, axis=0))  # (K, R, 3); take is faster than fancy indexing
         white = _median(keys[~self.black])
         black = _median(keys[self.black])
         span = np.maximum(white - black, 8.0)

@@ -126,7 +126,7 @@ def track_segment(job: SegmentJob, progress: Progress | None = None) -> SegmentN
                 own += 1
                 if progress is not None and own % 16 == 0:
                     progress(own)
-            tracker.push(frame.t, points.read(frame.image))
+            tracker.push(frame.t, points.read_frame(frame))
     tracker.close()
     own_time = [note for note in tracker.finished_in_bgr()
                 if note[0] >= segment.keep_from and (cut is None or note[0] < cut)]

@@ -6,10 +6,14 @@ the key tops and a short column above each key. Converting whole frames to BGR a
 (:class:`bridge.ffmpeg_source.CropSource`: its own decoding threads, container timestamps) cuts the
 horizontal stripes of the frame that hold sample points (the keyboard's width, on even rows so the
 chroma of 4:2:0 video lines up as in the whole frame) and stacks them into one small image; the sample
-points are moved into that image. Every sampled pixel is bit for bit the pixel OpenCV gives, so the
-notes equal those of whole frames (tests/test_falling_source.py; in variable-rate video a time can differ
-from OpenCV's in its last bit, as OpenCV rounds it through milliseconds). At 1080p the stacked image is about
-a tenth of the frame: docs/benchmarks.md has the speeds.
+points are moved into that image. Read from every frame, every sampled pixel is bit for bit the pixel OpenCV
+gives, so the notes equal those of whole frames (tests/test_falling_source.py; in variable-rate video a time can
+differ from OpenCV's in its last bit, as OpenCV rounds it through milliseconds). Read from only the reference
+frames (the speed path), the stripes come as I420 planes, half the bytes of BGR and no conversion in ffmpeg, and
+only the sampled pixels are converted (``bridge.i420``): bit for bit the whole frame's planes converted as
+OpenCV's cvtColor converts them, a level or two from OpenCV's video reader (which converts through swscale);
+the notes equal those of BGR stripes to a fraction of a millisecond on the test clips. At 1080p the stacked
+image is about a tenth of the frame: docs/benchmarks.md has the speeds.
 """
 
 from __future__ import annotations
@@ -113,9 +117,12 @@ def _moved_points(points: SamplePoints, crop: StripeCrop) -> SamplePoints:
 
 def falling_frames(video: Path, view: FallingView, start: float = 0.0, duration: float | None = None,
                    threads: int | None = None, skip_frame: SkipFrame | None = None) -> CropSource:
-    """The frames of ``video`` as the stacked stripes of ``view`` (BGR), with the container's timestamps;
-    ``skip_frame``: decode only the reference frames (see :class:`CropSource`)."""
-    return CropSource(video, view.crop, start, duration, threads, pixels="bgr", skip_frame=skip_frame)
+    """The frames of ``video`` as the stacked stripes of ``view``, with the container's timestamps; ``skip_frame``:
+    decode only the reference frames (see :class:`CropSource`). Every frame comes in BGR, OpenCV's very pixels;
+    skipped frames make the speed path, where the frames come as I420 planes (their pixels are the whole frame's
+    planes converted as OpenCV's cvtColor converts them, a level or two from OpenCV's video reader)."""
+    planar = skip_frame is not None and view.crop.width % 2 == 0 and view.crop.height % 2 == 0
+    return CropSource(video, view.crop, start, duration, threads, "i420" if planar else "bgr", skip_frame=skip_frame)
 
 
 def choose_frames(video: Path, frames: str = "auto") -> str:

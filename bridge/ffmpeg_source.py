@@ -4,9 +4,11 @@
 over raw pixels: ``pixels="grey"`` the luma plane only (the keyboard's crop: what ``vmb transcribe`` reads, the
 fastest), ``"both"`` the luma and the colour of whole frames (``vmb live --video`` and the preview, which also
 need colour: :func:`whole_frames`), ``"bgr"`` BGR only (bit for bit the pixels OpenCV gives, for crops on even
-pixels). Grey and both yield :class:`~bridge.sources.GreyFrame` whose ``grey`` is the luma made full range by one
-table (``bridge.features.luma_to_grey``), so a crop read offline and a whole frame read live give the model exactly
-the same strip: offline output equals what a live run of the file sends.
+pixels), ``"i420"`` the planes as decoded (:class:`~bridge.sources.PlanarFrame`: half the bytes of BGR, for a
+method that converts only the pixels it reads, ``bridge.i420``). Grey and both yield
+:class:`~bridge.sources.GreyFrame` whose ``grey`` is the luma made full range by one table
+(``bridge.features.luma_to_grey``), so a crop read offline and a whole frame read live give the model exactly the
+same strip: offline output equals what a live run of the file sends.
 
 Each frame keeps the container's timestamp, as in :class:`bridge.sources.VideoFileSource`: ffmpeg's ``showinfo``
 filter reports every frame's presentation timestamp (``-copyts``: untouched), converted as OpenCV converts it
@@ -19,6 +21,7 @@ gives exactly the strip of the whole frame (see ``bridge.rectify``).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -40,7 +43,7 @@ from numpy.typing import NDArray
 from bridge.errors import VideoError
 from bridge.features import luma_to_grey
 from bridge.rectify import Rectifier, StripSpec
-from bridge.sources import GreyFrame, VideoFileSource, VideoInfo, probe, warn_if_truncated
+from bridge.sources import GreyFrame, PlanarFrame, VideoFileSource, VideoInfo, probe, warn_if_truncated
 from bridge.types import Frame, KeyboardGeometry
 
 log = logging.getLogger(__name__)
@@ -109,30 +112,52 @@ class _StreamClock:
         return float(pts - self.start_pts) * (num / den) * 1000 / 1000
 
 
-def _stream_clock(ffprobe: str, path: Path) -> _StreamClock:
-    command = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=start_pts,time_base",
-               "-of", "json", str(path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+def _stream_clock(path: Path) -> _StreamClock:
+    stream = _stream_facts(path)
     try:
-        stream = json.loads(done.stdout)["streams"][0]
         num, den = (int(v) for v in str(stream["time_base"]).split("/"))
         start = stream.get("start_pts")
-        return _StreamClock(int(start) if start not in (None, "N/A") else 0, num, den)
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        return _StreamClock(int(str(start)) if start not in (None, "N/A") else 0, num, den)
+    except (ValueError, KeyError, TypeError) as exc:
         raise VideoError(f"ffprobe cannot read the video stream of {path}: re-encode the video") from exc
 
 
-Pixels = Literal["grey", "both", "bgr"]
+def _stream_facts(path: Path) -> dict[str, object]:
+    """The video stream's first timestamp, time base and reorder delay by one ffprobe call ({} where it cannot
+    tell), remembered per file version: one command asks several times and each call costs 0.1-0.2 s."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    return dict(_probed_stream(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=16)
+def _probed_stream(path: str, _mtime_ns: int, _size: int) -> dict[str, object]:
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return {}
+    command = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
+               "stream=start_pts,time_base,has_b_frames", "-of", "json", path]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    try:
+        return dict(json.loads(done.stdout)["streams"][0])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return {}
+
+
+Pixels = Literal["grey", "both", "bgr", "i420"]
 SkipFrame = Literal["bidir", "noref"]
 SKIP_FRAMES: tuple[SkipFrame, ...] = ("bidir", "noref")
-_FILTERS = {"grey": "format=yuv420p,extractplanes=y", "both": "format=yuv420p", "bgr": "format=bgr24"}
-_BYTES_PER_PIXEL = {"grey": 1.0, "both": 1.5, "bgr": 3.0}
+_FILTERS = {"grey": "format=yuv420p,extractplanes=y", "both": "format=yuv420p", "bgr": "format=bgr24",
+            "i420": "format=yuv420p"}
+_BYTES_PER_PIXEL = {"grey": 1.0, "both": 1.5, "bgr": 3.0, "i420": 1.5}
 
 
 class CropSource:
     """Every decodable frame of a file cropped to ``crop``, in order, with the container's timestamps; ``start``
-    and ``duration`` select seconds as in VideoFileSource. ``pixels``: see the module's doc (``both`` needs a crop
-    of even width and height).
+    and ``duration`` select seconds as in VideoFileSource. ``pixels``: see the module's doc (``both`` and ``i420``
+    need a crop of even width and height).
 
     A file that stops decoding early ends the iteration with a warning and ``truncated`` set, keeping what
     decoded. ``threads`` is ffmpeg's decoding threads (None: ffmpeg's choice); ``skip_loop_filter`` decodes
@@ -153,14 +178,14 @@ class CropSource:
                              f"{self.path}: recalibrate with vmb calibrate")
         if pixels not in _FILTERS:
             raise VideoError(f"unknown pixels {pixels!r}: use one of {', '.join(_FILTERS)}")
-        if pixels == "both" and (crop.width % 2 or crop.height % 2):
+        if pixels in ("both", "i420") and (crop.width % 2 or crop.height % 2):
             raise VideoError(f"crop {crop} has an odd size but colour and luma need an even width and height: "
                              "read this video through OpenCV (vmb transcribe --reader opencv)")
         ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
         if ffmpeg is None or ffprobe is None:
             raise VideoError("ffmpeg and ffprobe are needed for the fast frame path: install ffmpeg")
         self._ffmpeg = ffmpeg
-        self._clock = _stream_clock(ffprobe, self.path)
+        self._clock = _stream_clock(self.path)
         self.crop = crop
         self.start = max(0.0, start)
         self.end = None if duration is None else self.start + duration
@@ -202,8 +227,9 @@ class CropSource:
         decoded, first_index = 0, None
         size = round(self.crop.width * self.crop.height * _BYTES_PER_PIXEL[self.pixels])
         try:
-            # grey and both are converted out of the buffer, which can then be reused; bgr frames are the buffer
-            for raw in _raw_frames(cast(io.BufferedReader, process.stdout), size, reuse=self.pixels != "bgr"):
+            # grey and both are converted out of the buffer, which can then be reused; bgr and i420 frames are it
+            reuse = self.pixels in ("grey", "both")
+            for raw in _raw_frames(cast(io.BufferedReader, process.stdout), size, reuse):
                 stamp = stamps.get()
                 if stamp is None:
                     break
@@ -229,6 +255,9 @@ class CropSource:
         height, width = self.crop.height, self.crop.width
         if self.pixels == "bgr":
             return Frame(index, t, raw.reshape(height, width, 3))
+        if self.pixels == "i420":
+            planes = raw.reshape(height * 3 // 2, width)
+            return PlanarFrame(index, t, np.broadcast_to(planes[:height, :, None], (height, width, 3)), planes)
         grey = luma_to_grey(raw[:height * width].reshape(height, width))
         if self.pixels == "grey":  # no colour to show: the grey levels in three channels, without a copy
             return GreyFrame(index, t, np.broadcast_to(grey[..., None], (height, width, 3)), grey)
@@ -249,15 +278,9 @@ class CropSource:
 def has_b_frames(path: Path | str) -> bool:
     """Whether the video stream may hold B frames (frames shown before others they are predicted from), by
     ffprobe's reorder delay; False where ffprobe cannot tell."""
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        return False
-    command = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=has_b_frames",
-               "-of", "json", str(path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     try:
-        return int(json.loads(done.stdout)["streams"][0].get("has_b_frames", 0)) > 0
-    except (ValueError, KeyError, IndexError, TypeError):
+        return int(str(_stream_facts(Path(path)).get("has_b_frames", 0))) > 0
+    except ValueError:
         return False
 
 

@@ -32,6 +32,15 @@ class GreyFrame(Frame):
 
 
 @dataclass(frozen=True, slots=True)
+class PlanarFrame(Frame):
+    """A frame as the video's own 4:2:0 planes, for methods that convert only the pixels they read
+    (``bridge.i420``): ``planes`` (h * 3 / 2, w) holds the luma rows, then U and V at half size (I420); ``image``
+    shows the luma in three channels, without a copy."""
+
+    planes: NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
 class VideoInfo:
     width: int
     height: int

@@ -206,9 +206,9 @@ def _count_until(items: Sequence[Activations] | Sequence[NoteEdge], t: float, st
 
 def _transcribe_falling(video: Path, geometry: KeyboardGeometry, options: TranscribeOptions,
                         progress: Progress | None) -> Transcription:
-    """Falling notes from the rows of the frame the method samples, decoded by ffmpeg (the same notes as whole
-    frames, several times faster: bridge.falling_source), or from OpenCV's whole frames (reader opencv, or
-    without ffmpeg). With ffmpeg, only the reference frames may be decoded (``options.frames``)."""
+    """Falling notes from the rows of the frame the method samples, decoded by ffmpeg (several times faster than
+    whole frames, and from every frame the same notes: bridge.falling_source), or from OpenCV's whole frames
+    (reader opencv, or without ffmpeg). With ffmpeg, only the reference frames may be decoded (``options.frames``)."""
     from bridge.falling import FallingSettings, transcribe_falling
     from bridge.falling_segments import FallingRead, transcribe_segments
     from bridge.falling_source import choose_frames, falling_view, skip_frame

@@ -1,21 +1,24 @@
-"""The falling-notes method fed from ffmpeg's stacked stripes: the very pixels and notes of whole frames."""
+"""The falling-notes method fed from ffmpeg's stacked stripes: the very pixels and notes of whole frames (BGR), or
+the whole frames' planes and the same notes to a fraction of a millisecond (I420, when frames are skipped)."""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.cli import main
-from bridge.falling import transcribe_falling
+from bridge.falling import FallingResult, transcribe_falling
 from bridge.falling_sampling import SamplePoints
 from bridge.falling_source import MAX_STRIPES, _stripes, falling_frames, falling_view
+from bridge.ffmpeg_source import CropBox, CropSource
 from bridge.midi import read_midi
-from bridge.sources import VideoFileSource
+from bridge.sources import PlanarFrame, VideoFileSource
 from bridge.synth.render import RenderConfig, render_to_files, true_geometry
 from bridge.transcribe import TranscribeOptions, transcribe_video
 from bridge.types import KeyboardGeometry, Note
@@ -65,6 +68,52 @@ def test_transcription_from_stripes_equals_whole_frames(clip: tuple[Path, Keyboa
     slow = transcribe_video(video, geometry, TranscribeOptions(method="falling", reader="opencv"))
     assert (fast.notes, fast.part_colours, fast.n_frames) == (slow.notes, slow.part_colours, slow.n_frames)
     assert fast.notes == whole.notes
+
+
+def test_planar_stripes_hold_every_sample_point_with_the_frames_pixels(clip: tuple[Path, KeyboardGeometry]) -> None:
+    video, geometry = clip
+    view, whole = falling_view(geometry), SamplePoints.from_geometry(geometry)
+    width, height = geometry.image_size
+    whole_planes = CropSource(video, CropBox(0, 0, width, height), pixels="i420")
+    stripes_planes = CropSource(video, view.crop, pixels="i420")
+    pairs = list(zip(VideoFileSource(video), whole_planes, stripes_planes, strict=True))
+    assert len(pairs) > 60
+    differences = []
+    for frame, planar, stripes in pairs:
+        assert isinstance(stripes, PlanarFrame) and isinstance(planar, PlanarFrame)
+        assert (stripes.index, stripes.t) == (frame.index, frame.t) == (planar.index, planar.t)
+        for ours, theirs in zip(view.points.planes, whole.planes, strict=True):
+            # the very samples of the whole frame's planes, converted as OpenCV converts I420
+            assert np.array_equal(ours.bgr(stripes.planes), theirs.bgr(planar.planes))
+        converted = cv2.cvtColor(planar.planes, cv2.COLOR_YUV2BGR_I420).reshape(-1, 3)
+        assert np.array_equal(whole.planes[1].bgr(planar.planes), np.take(converted, whole.band_index, axis=0))
+        # OpenCV's video reader converts through ffmpeg's swscale, which rounds differently
+        pixels = frame.image.reshape(-1, 3)
+        differences.append(np.abs(view.points.planes[0].bgr(stripes.planes).astype(int)
+                                  - np.take(pixels, whole.key_index, axis=0)))
+    assert np.mean(differences) < 2.0 and np.max(differences) <= 12
+
+
+def _same_notes(ours: FallingResult, theirs: FallingResult) -> bool:
+    """The same notes, onsets to a tenth and ends to a third of a frame at 30 fps, and part colours within a few
+    levels: the planes' pixels differ from OpenCV's by a level or two."""
+    if len(ours.notes) != len(theirs.notes) or len(ours.part_colours) != len(theirs.part_colours):
+        return False
+    close = all((a.pitch, a.channel) == (b.pitch, b.channel) and abs(a.start - b.start) < 0.0033
+                and abs(a.end - b.end) < 0.0111 for a, b in zip(ours.notes, theirs.notes, strict=True))
+    colours = np.abs(np.subtract(ours.part_colours, theirs.part_colours)).max(initial=0) <= 4
+    return close and bool(colours)
+
+
+def test_transcription_from_planar_stripes_equals_bgr_stripes(clip: tuple[Path, KeyboardGeometry]) -> None:
+    video, geometry = clip
+    view = falling_view(geometry)
+    planar = falling_frames(video, view, skip_frame="bidir")
+    assert planar.pixels == "i420" and falling_frames(video, view).pixels == "bgr"
+    bgr = CropSource(video, view.crop, pixels="bgr", skip_frame="bidir")
+    ours = transcribe_falling(planar, geometry, points=view.points, frame_interval=1 / 30)
+    theirs = transcribe_falling(bgr, geometry, points=view.points, frame_interval=1 / 30)
+    assert len(theirs.notes) >= 5 and _same_notes(ours, theirs)
 
 
 def test_a_time_range_reads_the_same_frames(clip: tuple[Path, KeyboardGeometry]) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from bridge.calibration import calibrate_images, calibrate_video, draw_preview
+from bridge.calibration import _median_image, calibrate_images, calibrate_video, draw_preview
 from bridge.cli import main
 from bridge.errors import CalibrationError
 from bridge.geometry import KeyLayout, apply_homography, is_black
@@ -196,3 +196,14 @@ def test_cropped_view_assumes_an_octave_and_lowest_key_fixes_it(song: Path) -> N
     fixed = calibrate_images(cropped, lowest_pitch=lowest)
     assert fixed.lowest_pitch == lowest and not any("assumed" in text for text in fixed.assumptions)
     assert worst_error_mm(fixed, cropped_labels) < TOLERANCE_MM
+
+
+@pytest.mark.parametrize("count", [2, 3, 8, 9, 15, 16])
+def test_the_frames_median_is_numpys(count: int) -> None:
+    rng = np.random.default_rng(count)
+    greys = [rng.integers(0, 256, (37, 53), dtype=np.uint8) for _ in range(count)]
+    greys[0][:5] = 255  # ties and extremes
+    originals = [grey.copy() for grey in greys]
+    expected = np.median(np.stack(greys), axis=0).astype(np.uint8)
+    assert np.array_equal(_median_image(greys), expected)
+    assert all(np.array_equal(grey, original) for grey, original in zip(greys, originals, strict=True))  # untouched

@@ -25,6 +25,7 @@ SPEED_ROWS = 8.0  # a front followed this far down the band measures the bars' s
 AGREE_FRAMES = 0.35  # predicted arrivals of one front agree within this share of a frame (or ROW_NOISE rows)
 ROW_NOISE = 1.2
 STILL_ROWS = 0.6  # a front this close to one of the frame before stands still (if bars fall over twice that a frame)
+DARKER = 0.03  # unless it is this much darker below (normalised luma): a bar's outline passing over a still edge
 
 FloatArray = NDArray[np.float32]
 
@@ -71,6 +72,16 @@ def find_fronts(dist: NDArray[np.float32] | NDArray[np.float64], luma: NDArray[n
     return keys.astype(np.intp), lower + within.astype(np.float64)
 
 
+def dip_luma(luma: NDArray[np.float32] | NDArray[np.float64], keys: NDArray[np.intp],
+             edges: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The darkest ``luma[K, R]`` of the two rows below each front (``keys``, ``edges`` from :func:`find_fronts`):
+    what is below it (an outline, background)."""
+    row = edges.astype(np.intp)  # (edges are not negative: the floor)
+    cells = luma.ravel()
+    index = keys * luma.shape[1] + row
+    return np.asarray(np.minimum(cells[index], cells[index - (row > 0)]), dtype=np.float64)
+
+
 def _median_of_next3(values: NDArray[np.float32] | NDArray[np.float64]) -> NDArray[np.float64]:
     a, b, c = values[:, 1:-2], values[:, 2:-1], values[:, 3:]
     return np.asarray(np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c)), dtype=np.float64)
@@ -87,21 +98,24 @@ class FrontTracker:
         self.pair_span = pair_span  # two sightings this far apart (seconds) also confirm a front, if given
         self.fronts: list[list[Front]] = [[] for _ in range(n_keys)]
         self.waiting: set[int] = set()  # keys with fronts on the way
-        self.before: dict[int, list[float]] = {}  # the rows of each key's fronts in the frame before
+        self.before: dict[int, list[tuple[float, float]]] = {}  # each key's fronts in the frame before: row, dip
         self.unconfirmed: dict[int, list[Front]] = {}  # per key: fronts seen too rarely that reached it (last call)
 
     def see(self, t: float, keys: NDArray[np.intp], edges: NDArray[np.float64], band: FloatArray,
-            rows_per_s: float, step: float, gap: float | None = None) -> None:
+            rows_per_s: float, step: float, gap: float | None = None,
+            dips: NDArray[np.float64] | None = None) -> None:
         """Add the fronts found in the frame at ``t`` (``band[K, R, 3]``: its normalised band); ``step`` is the
-        video's frame interval, ``gap`` the time since the frame seen before (``step`` when every frame is seen)."""
+        video's frame interval, ``gap`` the time since the frame seen before (``step`` when every frame is seen);
+        ``dips``: :func:`dip_luma` of each front (a front where one stood before but darker below it is new)."""
         agree = min(0.5 * step, max(AGREE_FRAMES * step, ROW_NOISE / rows_per_s))
         arrivals = t + (edges - self.hit_row) / rows_per_s
         last_row = band.shape[1] - 1
         before, self.before = self.before, {}
         still_check = rows_per_s * (step if gap is None else gap) > 2 * STILL_ROWS  # else falling fronts look still
-        for key, edge, arrival in zip(keys.tolist(), edges.tolist(), arrivals.tolist(), strict=True):
-            self.before.setdefault(key, []).append(edge)
-            if still_check and any(abs(edge - e) <= STILL_ROWS for e in before.get(key, ())):
+        below = [0.0] * len(keys) if dips is None else dips.tolist()
+        for key, edge, arrival, dip in zip(keys.tolist(), edges.tolist(), arrivals.tolist(), below, strict=True):
+            self.before.setdefault(key, []).append((edge, dip))
+            if still_check and any(abs(edge - e) <= STILL_ROWS and dip > d - DARKER for e, d in before.get(key, ())):
                 continue  # an edge of what stands behind a translucent bar, a logo, a resting hand
             known = self.fronts[key]
             match = next((f for f in known if f.seen_at < t and abs(f.arrival - arrival) <= agree

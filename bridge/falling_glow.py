@@ -102,7 +102,9 @@ class GlowWatch:
         for shift in range(1, NEIGHBOURS + 1):
             np.maximum(spread[shift:], own[:-shift], out=spread[shift:])
             np.maximum(spread[:-shift], own[shift:], out=spread[:-shift])
-        since = t - gap - 0.005  # the glow flares from the first frame after a strike
+        # the glow flares from the first frame after a strike: a front predicted before the sample before (even by a
+        # few milliseconds) is another strike, whose flare that sample showed
+        since = t - gap
         for key in np.flatnonzero(flared & (own >= SHARE * spread)).tolist():
             note = sounding.get(key)
             if note is None or note.start > min(since, t - 1.5 * step) or _cosine(glow[key] - before[key],

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bridge.falling_fronts import Front, FrontTracker, find_fronts
+from bridge.falling_fronts import Front, FrontTracker, dip_luma, find_fronts
 from bridge.falling_glow import LUMA, GlowWatch, Sounding
 from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePoints
 from bridge.falling_tails import TailTracker
@@ -66,6 +66,22 @@ class _OpenNote:
     start: float
     bar: Vector  # the bar's colour at the keys minus the empty look: the direction the note keeps
     colour: Vector  # the arriving bar's own (normalised) colour, away from glow at the keys: names the part
+    timed_by: int = 0  # sightings of the front that timed its start (0: timed by the frame that showed it)
+    last_front: float = -np.inf  # when the last of its own fronts reached the key
+
+    def is_own(self, when: float) -> bool:
+        """Whether a front reaching the key at ``when`` is this note's own (soon after it started or after another
+        of its own fronts), not the next bar's."""
+        return when - max(self.start, self.last_front) < MIN_REPEAT_S
+
+    def own_front(self, when: float, sightings: int, earliest: float) -> None:
+        """One of its own fronts reached the key: it times the onset between frames. Of two (a bar's front and a
+        hand's edge falling through a translucent bar), the one seen more often, else the first, which the note
+        already keeps."""
+        self.last_front = max(self.last_front, when)
+        if sightings > self.timed_by:
+            self.start = max(when, earliest)
+            self.timed_by = sightings
 
 
 def _cosine(a: NDArray[np.float32] | NDArray[np.float64], b: NDArray[np.float32] | NDArray[np.float64]) -> float:
@@ -94,6 +110,7 @@ class Tracker:
         self.fronts = FrontTracker(n_keys, points.hit_row)
         self.tails = TailTracker(n_keys, points.hit_row)
         self.front_at = np.full(n_keys, -np.inf)  # when the last front reached each key that was not sounding
+        self.front_seen = np.zeros(n_keys, np.int64)  # and in how many samples that front was seen
         self.next_fronts: dict[int, list[Front]] = {}  # per key whose front_at this sample set: the fronts after it
         self.ended_at = np.full(n_keys, -np.inf)  # when each key's last note ended
         self.followed_at = np.full(n_keys, -np.inf)  # when a bar was last seen falling down each key's band
@@ -275,7 +292,7 @@ class Tracker:
         busy = np.flatnonzero(bar_rows.any(axis=1))  # keys with a bar in their band
         luma = np.abs(band_diff[busy] @ LUMA)
         keys, edges = find_fronts(band_dist[busy], luma, self.settings.bar_threshold, self.settings.front_ratio)
-        self.fronts.see(t, busy[keys], edges, band, speed, self.step, self.gap)
+        self.fronts.see(t, busy[keys], edges, band, speed, self.step, self.gap, dip_luma(luma, keys, edges))
         self.next_fronts = {}
         for key, front in self.fronts.arrived(t + self.step / 2):  # the frame nearest its arrival shows it
             when = front.arrival
@@ -288,10 +305,11 @@ class Tracker:
                     self.next_fronts[key].append(front)
                 else:
                     self.front_at[key] = when
+                    self.front_seen[key] = front.sightings
                     if self.fixed_step:  # (every frame: the last front that reached the key starts its note)
                         self.next_fronts[key] = []
-            elif when - note.start < MIN_REPEAT_S:  # its own front: it times the onset between frames
-                note.start = max(when, float(self.ended_at[key]))
+            elif note.is_own(when):
+                note.own_front(when, front.sightings, float(self.ended_at[key]))
             else:
                 self._restrike(key, front)
 
@@ -308,7 +326,7 @@ class Tracker:
         note = self.open[key]
         if _cosine(note.colour, front.colour) > self.settings.same_bar_cosine:
             self._finish(key, front.arrival)
-            self.open[key] = _OpenNote(front.arrival, note.bar, front.colour)
+            self.open[key] = _OpenNote(front.arrival, note.bar, front.colour, front.sightings)
 
     def _start(self, key: int, t: float, window: float, line_bar: Vector, line: Vector) -> None:
         if _cosine(self.arrival_paint[key], line) <= self.settings.same_bar_cosine:
@@ -325,7 +343,8 @@ class Tracker:
         if fronted:
             start = max(float(self.front_at[key]), float(self.ended_at[key]))
         self.front_at[key] = -np.inf
-        self.open[key] = _OpenNote(start, line_bar.copy(), self.arrival_paint[key].copy())
+        self.open[key] = _OpenNote(start, line_bar.copy(), self.arrival_paint[key].copy(),
+                                   int(self.front_seen[key]) if fronted else 0)
         self.glow.vote(key, self.open)
         for front in self.next_fronts.pop(key, []) if fronted else []:
             if front.arrival - self.open[key].start >= MIN_REPEAT_S:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from bridge.falling import transcribe_falling
+from bridge.falling_fronts import Front
 from bridge.falling_glow import GlowWatch, Sounding
 from bridge.falling_sampling import SamplePoints
-from bridge.falling_tracker import FallingSettings, Tracker
+from bridge.falling_tracker import FallingSettings, Tracker, _OpenNote
 from bridge.midi import read_midi
 from bridge.sources import VideoFileSource
 from bridge.synth.render import RenderConfig, render_frames, render_to_files, true_geometry
@@ -71,6 +72,62 @@ def test_glow_watch_needs_a_front_to_time_a_flare() -> None:
     brighter[5, :watch.rows] += np.array([0.1, 0.5, 0.15], np.float32)  # a flare in the bar's colour
     for t in (1.04, 1.08, 1.12):
         assert watch.see(t, 1 / 24, 1 / 24, brighter if t == 1.04 else band, lit, sounding, {}) == []
+
+
+def _flare_timed_by(arrival: float) -> list[tuple[int, float]]:
+    """Re-strikes the glow watch gives when a sounding key's glow, faded since its strike, flares in the frame at
+    25/24 s (24 fps, the frame before at 1.0 s) and stays, with a front seen once that reached the key at
+    ``arrival``."""
+    frames, points, _ = _frames(LEAD_IN, 21, (426, 240), 24.0, 1.0)
+    watch = GlowWatch(points)
+    band = points.read(frames[-1].image).band
+    colour = np.array([0.1, 0.5, 0.15], np.float32)
+    glowing, flared = band.copy(), band.copy()
+    glowing[5, :watch.rows] += 3 * colour  # the glow when the note was struck
+    flared[5, :watch.rows] += colour  # struck again: the glow flares (in the bar's colour)
+    lit = np.ones(points.n_keys, bool)
+    sounding = {5: Sounding(0.9, colour)}
+    front = Front(arrival, arrival, 1, 0.99, 2.0, colour, 0.99, 2.0)
+    step = 1 / 24
+    found: list[tuple[int, float]] = []
+    samples = (glowing, glowing, band, band, flared, flared)  # from 0.875 s, every frame (the flare at 25/24 s)
+    for frame, sample in enumerate(samples, start=21):
+        found += watch.see(frame * step, step, step, sample, lit, sounding, {5: [front]} if frame == 25 else {})
+    return found
+
+
+def test_a_flare_is_timed_only_by_a_front_that_reached_the_key_since_the_sample_before() -> None:
+    """The glow flares from the first frame after a strike: a flare at 1.042 s (the frame before at 1.000 s) is a
+    strike between them. A front that reached the key after 1.00 s times it; one predicted a millisecond before 1.00 s
+    is another strike, whose flare 1.00 s would have shown (at 360p the edges of a hand seen through translucent bars
+    made such a front, 31 ms before the true strike: a false note and a missed one)."""
+    assert _flare_timed_by(1.02) == [(5, 1.02)]
+    assert _flare_timed_by(0.999) == []
+
+
+def test_a_note_keeps_the_onset_of_the_front_seen_most_often() -> None:
+    """A front reaching a key within 40 ms of its note's start times the onset; of two (a bar's front and a hand's
+    edge falling through a translucent bar behind it), the one seen more often, else the first. A note started by
+    the key lighting up (no front) takes any."""
+    by_front = _OpenNote(1.00, np.zeros(3, np.float32), np.zeros(3, np.float32), timed_by=3)
+    by_front.own_front(1.03, 3, earliest=0.9)
+    assert by_front.start == 1.00
+    by_front.own_front(1.02, 5, earliest=0.9)
+    assert by_front.start == 1.02
+    by_key = _OpenNote(1.00, np.zeros(3, np.float32), np.zeros(3, np.float32))
+    by_key.own_front(0.98, 1, earliest=0.99)
+    assert by_key.start == 0.99  # never before the key's last note ended
+
+
+def test_fronts_of_one_bar_are_its_own_within_40_ms_of_each_other() -> None:
+    """A front within 40 ms of the note's start, or of the last of its own fronts, is the note's own: two fronts
+    of one bar 45 ms apart (hybrid 26.mid at 720p25) keep the note whole while the first times it; the next bar's
+    front, 40 ms after the last, re-strikes it."""
+    note = _OpenNote(1.00, np.zeros(3, np.float32), np.zeros(3, np.float32), timed_by=3)
+    assert note.is_own(1.03)
+    note.own_front(1.03, 3, earliest=0.9)
+    assert note.is_own(1.045) and note.start == 1.00
+    assert not note.is_own(1.075)
 
 
 def test_note_sounding_when_a_fade_in_ends_is_not_reported_late(tmp_path: Path, shared_data: Path) -> None:

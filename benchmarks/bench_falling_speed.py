@@ -39,6 +39,8 @@ READS = (("opencv", "all", "OpenCV whole frames"), ("ffmpeg", "all", "ffmpeg str
          ("ffmpeg", "reference", "ffmpeg stripes, reference frames"),
          ("ffmpeg", "ip", "ffmpeg stripes, I and P frames"))
 
+IP_ONE_THREAD = ("-threads", "1", "-skip_frame", "bidir")  # how vmb transcribe decodes I and P frames
+
 
 def _steal() -> tuple[int, int]:
     """Jiffies stolen by the hypervisor and all jiffies so far, summed over the cores (0, 0 where unknown)."""
@@ -104,9 +106,13 @@ def _end_to_end(video: Path, geometry: KeyboardGeometry, truth: list[Note], fps:
 def _ffmpeg_cpu_ms(video: Path, input_options: list[str], n_frames: int) -> float:
     """ffmpeg's CPU time decoding ``video`` to nothing, per frame of the video."""
     before = _child_cpu()
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", *input_options, "-i", str(video), "-f", "null", "-"],
-                   check=True)
+    subprocess.run(_null_decode(video, *input_options), check=True)
     return 1000 * (_child_cpu() - before) / n_frames
+
+
+def _null_decode(video: Path, *input_options: str) -> list[str]:
+    """The ffmpeg command decoding ``video`` to nothing with ``input_options``."""
+    return ["ffmpeg", "-v", "error", "-nostdin", *input_options, "-i", str(video), "-f", "null", "-"]
 
 
 def _frame_types(video: Path) -> str:
@@ -204,20 +210,17 @@ def _long_clip(workdir: Path) -> list[str]:
 
 def _decoder(video: Path) -> Callable[[], object]:
     """ffmpeg decoding the I and P frames of ``video`` with one thread, to nothing."""
-    command = ["ffmpeg", "-v", "error", "-nostdin", "-threads", "1", "-skip_frame", "bidir", "-i", str(video), "-f",
-               "null", "-"]
-    return lambda: subprocess.run(command, check=True)
+    return lambda: subprocess.run(_null_decode(video, *IP_ONE_THREAD), check=True)
 
 
 def _two_cores(video: Path) -> str:
     """ffmpeg decoding the I and P frames of the whole clip in one process, then its two halves side by side."""
-    decode = ["ffmpeg", "-v", "error", "-nostdin", "-threads", "1", "-skip_frame", "bidir"]
-    half = LONG_SECONDS / 2
+    half = f"{LONG_SECONDS / 2}"
     one = _decoder(video)
 
     def two() -> None:
-        halves = [subprocess.Popen([*decode, "-t", f"{half}", "-i", str(video), "-f", "null", "-"]),
-                  subprocess.Popen([*decode, "-ss", f"{half}", "-i", str(video), "-f", "null", "-"])]
+        halves = [subprocess.Popen(_null_decode(video, *IP_ONE_THREAD, "-t", half)),
+                  subprocess.Popen(_null_decode(video, *IP_ONE_THREAD, "-ss", half))]
         if any(process.wait() for process in halves):
             raise RuntimeError("ffmpeg failed decoding a half of the clip")
 

@@ -6,7 +6,8 @@ darker outline of the bar before it) seen at row r reaches the keys (r - hit_row
 front is found in any frame where it stands in the band, not only when it passes the few rows next to the
 keys, so the thin outline between two touching bars that move several rows per frame is not missed, and
 its arrival is timed between frames. Sightings of one key whose predicted arrivals agree (within a
-fraction of a frame) are one front; a front seen in MIN_SIGHTINGS frames arrives when predicted. Things
+fraction of a frame) are one front; a front seen in MIN_SIGHTINGS frames (MANY_SIGHTINGS where the band
+shows each front in many of them) arrives when predicted: the median of its last sightings' predictions. Things
 that stand still (logos, glow, a gradient, a flaw in the empty look, what shows through a translucent bar)
 predict one frame later in each frame and never agree by themselves, and a front where one stood in the
 frame before is dropped so that they cannot join a falling one; sparks and hands do not keep falling at
@@ -15,12 +16,18 @@ the bars' speed for that long.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 MIN_SIGHTINGS = 3
+# where a front stays in the band for at least EXPECTED_FOR_MANY samples, it must be seen in MANY_SIGHTINGS of them:
+# a hand edge or an outline the encoder smeared lines up with a fall three times by chance more often in a tall band
+MANY_SIGHTINGS = 4
+EXPECTED_FOR_MANY = 6.0
+RECENT_SIGHTINGS = 5  # a front arrives when the median of its last sightings predicts
 SPEED_ROWS = 8.0  # a front followed this far down the band measures the bars' speed
 AGREE_FRAMES = 0.35  # predicted arrivals of one front agree within this share of a frame (or ROW_NOISE rows)
 ROW_NOISE = 1.2
@@ -32,7 +39,9 @@ FloatArray = NDArray[np.float32]
 
 @dataclass(slots=True)
 class Front:
-    arrival: float  # predicted from the lowest sighting: the one least touched by an error of the speed
+    # the median prediction of its last sightings: the lowest ones are least touched by an error of the speed, and
+    # one outlier among them (glow at the keys, a block the encoder kept from the frame before) is outvoted
+    arrival: float
     first_arrival: float  # predicted from the first sighting: later ones may not drift away from it
     sightings: int
     seen_at: float
@@ -40,6 +49,14 @@ class Front:
     colour: FloatArray  # the bar above the front where first seen (normalised colour)
     first_seen_at: float
     first_row: float
+    recent: list[float] = field(default_factory=list)  # the predictions of its last sightings
+
+    def seen(self, t: float, row: float, arrival: float) -> None:
+        self.recent.append(arrival)
+        del self.recent[:-RECENT_SIGHTINGS]
+        self.arrival = statistics.median(self.recent)  # (a few values: cheaper than numpy's)
+        self.seen_at, self.row = t, row
+        self.sightings += 1
 
     @property
     def speed(self) -> float | None:
@@ -96,6 +113,7 @@ class FrontTracker:
     def __init__(self, n_keys: int, hit_row: float, pair_span: float | None = None) -> None:
         self.hit_row = hit_row
         self.pair_span = pair_span  # two sightings this far apart (seconds) also confirm a front, if given
+        self.needed = MIN_SIGHTINGS  # sightings that confirm a front (see :meth:`expect`)
         self.fronts: list[list[Front]] = [[] for _ in range(n_keys)]
         self.waiting: set[int] = set()  # keys with fronts on the way
         self.before: dict[int, list[tuple[float, float]]] = {}  # each key's fronts in the frame before: row, dip
@@ -118,15 +136,22 @@ class FrontTracker:
             if still_check and any(abs(edge - e) <= STILL_ROWS and dip > d - DARKER for e, d in before.get(key, ())):
                 continue  # an edge of what stands behind a translucent bar, a logo, a resting hand
             known = self.fronts[key]
-            match = next((f for f in known if f.seen_at < t and abs(f.arrival - arrival) <= agree
-                          and abs(f.first_arrival - arrival) <= 1.5 * agree), None)
+            # the front whose arrival it predicts best: a stray sighting that started a front of its own beside a
+            # real one must not take the real one's sightings
+            match = min((f for f in known if f.seen_at < t and abs(f.arrival - arrival) <= agree
+                         and abs(f.first_arrival - arrival) <= 1.5 * agree),
+                        key=lambda f: abs(f.arrival - arrival), default=None)
             if match is None:  # a new front: its colour is read here, away from glow at the keys
                 inside = min(int(edge) + 1, last_row - 1)
-                known.append(Front(arrival, arrival, 1, t, edge, band[key, inside: inside + 2].mean(axis=0), t, edge))
+                known.append(Front(arrival, arrival, 1, t, edge, band[key, inside: inside + 2].mean(axis=0), t, edge,
+                                   [arrival]))
                 self.waiting.add(key)
             else:
-                match.arrival, match.seen_at, match.row = arrival, t, edge
-                match.sightings += 1
+                match.seen(t, edge, arrival)
+
+    def expect(self, samples: float) -> None:
+        """A front stays in the band for about ``samples`` samples: ask for more sightings where it is seen in many."""
+        self.needed = MANY_SIGHTINGS if samples >= EXPECTED_FOR_MANY else MIN_SIGHTINGS
 
     def arrived(self, t: float) -> list[tuple[int, Front]]:
         """(key, front) of the fronts seen often enough that reached the keys by ``t``, in time order; fronts
@@ -147,7 +172,7 @@ class FrontTracker:
         return sorted(due, key=lambda d: d[1].arrival)
 
     def _confirmed(self, front: Front) -> bool:
-        if front.sightings >= MIN_SIGHTINGS:
+        if front.sightings >= self.needed:
             return True
         span = self.pair_span
         return span is not None and front.sightings >= 2 and front.seen_at - front.first_seen_at >= span

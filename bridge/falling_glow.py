@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bridge.falling_fronts import Front
-from bridge.falling_sampling import LINE_ROWS, FloatArray, SamplePoints
+from bridge.falling_sampling import FloatArray, SamplePoints
 from bridge.geometry import is_black
 
 LUMA = np.array([0.114, 0.587, 0.299], np.float32)  # BGR weights of brightness
@@ -46,7 +46,7 @@ class GlowWatch:
 
     def __init__(self, points: SamplePoints) -> None:
         n_keys = points.n_keys
-        self.rows = max(LINE_ROWS, points.n_rows // 5)  # the band rows next to the keys that a glow lights
+        self.rows = points.glow_rows  # the band rows next to the keys that a glow lights
         self.before: FloatArray | None = None  # (K, 3) the glow rows' colour in the sample before
         self.brighter = np.zeros(n_keys)  # how much each key's glow rows brightened since the sample before
         self.peak = np.zeros(n_keys)  # the brightest each key's glow rows were since its note started

@@ -34,6 +34,11 @@ _BLACK_COLUMNS_MM = (-0.3, 0.0, 0.3)  # around the line between the two white ke
 BAND_START_MM = 10.0
 HIT_MM = 6.0  # bars reach the keyboard (its felt strip) this far behind the keys' back edge when their notes start
 MIN_BAND_ROWS = 8
+# but at least this many image rows where that fits in LOW_RES_FRACTION (below 400p: 12% of the way is 19 rows at 240p,
+# where bars fall 5 rows a frame): each front is seen in more frames (hybrid renders at 240p24: 54 -> 110 of 128 fast
+# repeats found, with the sightings asked for in bridge.falling_fronts)
+LOW_RES_BAND_ROWS = 48
+LOW_RES_FRACTION = 0.3
 # a taller band (above 1080p) is read on rows spread further apart: the tracker's cost grows with the rows. Rows
 # one pixel apart see the outline between two touching bars: 48 rows at 1080p found 102 of 128 fast repeats in a
 # hybrid video from I and P frames, 64 rows 113, 90 rows (one pixel apart) 117
@@ -74,6 +79,7 @@ class SamplePoints:
     key_index: IntArray  # (K, 2P) points on each key top: P on the front, P on the back (see FrameSample)
     band_index: IntArray  # (C, K, R) columns above each key; row 0 is next to the keys, higher rows further up
     row_mm: float  # plane millimetres between two band rows (the rows are equally spaced on the plane)
+    glow_rows: int  # the band rows next to the keys that a key's glow lights (a fifth of BAND_FRACTION's band)
     _planes: tuple[PlaneIndex, PlaneIndex] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -94,8 +100,11 @@ class SamplePoints:
         layout = geometry.layout
         to_image = np.linalg.inv(geometry.homography)
         width, height = geometry.image_size
-        band_pixels = max(round(BAND_FRACTION * float(np.median(_key_line_rows(geometry)))), MIN_BAND_ROWS)
+        to_top = float(np.median(_key_line_rows(geometry)))
+        usual_pixels = max(round(BAND_FRACTION * to_top), MIN_BAND_ROWS)
+        band_pixels = max(usual_pixels, min(LOW_RES_BAND_ROWS, round(LOW_RES_FRACTION * to_top)))
         n_rows = min(band_pixels, MAX_BAND_ROWS)
+        glow_rows = max(LINE_ROWS, n_rows * usual_pixels // band_pixels // 5)
         row_mm = _mm_per_pixel_behind_keys(geometry) * band_pixels / n_rows
         back_mm = BAND_START_MM + np.arange(n_rows) * row_mm
         kept: list[int] = []
@@ -126,7 +135,7 @@ class SamplePoints:
                                    "above them for falling notes: recalibrate or use --method keys")
         key_index = _flat(np.array(key_pts), width)
         band_index = _flat(np.array(band_pts), width).transpose(1, 0, 2)
-        return cls((width, height), tuple(kept), black, key_index, np.ascontiguousarray(band_index), row_mm)
+        return cls((width, height), tuple(kept), black, key_index, np.ascontiguousarray(band_index), row_mm, glow_rows)
 
     def read_frame(self, frame: Frame) -> FrameSample:
         """:meth:`read` of a frame, from its I420 planes where it carries them (only the sampled pixels converted)."""

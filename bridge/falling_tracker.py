@@ -132,6 +132,7 @@ class Tracker:
         # the video's frame interval: given (samples may skip frames), else the median interval of the first samples
         self.fixed_step = frame_interval is not None
         self.step = frame_interval if frame_interval is not None else 1 / 30
+        self.sample_interval = self.step  # the median time between two samples
         self.rows_per_s: float | None = None  # how fast bars fall, once measured
         self.already: set[int] = set()  # keys lit when the video became readable: notes whose start was not seen
         self.readable = False  # whether the sample before was readable (and read)
@@ -140,9 +141,10 @@ class Tracker:
     def push(self, t: float, sample: FrameSample) -> None:
         if len(self.frame_dt) < 50 and t > self.last_t:
             self.frame_dt.append(t - self.last_t)
+            self.sample_interval = float(np.median(self.frame_dt))
             if not self.fixed_step:
-                self.step = float(np.median(self.frame_dt))
-            elif np.median(self.frame_dt) >= 2.5 * self.step:
+                self.step = self.sample_interval
+            elif self.sample_interval >= 2.5 * self.step:
                 # samples mostly 3 or more frames apart see a front in too few of them to ask for 3 sightings: two as
                 # far apart as three successive frames confirm it (closer samples: 3 sightings, hands and glow
                 # split fewer held notes)
@@ -290,6 +292,7 @@ class Tracker:
         if speed is None:
             return
         busy = np.flatnonzero(bar_rows.any(axis=1))  # keys with a bar in their band
+        self.fronts.expect((self.points.n_rows - self.points.hit_row) / (speed * self.sample_interval))
         luma = np.abs(band_diff[busy] @ LUMA)
         keys, edges = find_fronts(band_dist[busy], luma, self.settings.bar_threshold, self.settings.front_ratio)
         self.fronts.see(t, busy[keys], edges, band, speed, self.step, self.gap, dip_luma(luma, keys, edges))

@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.falling import transcribe_falling
-from bridge.falling_fronts import DARKER, MIN_SIGHTINGS, FrontTracker, dip_luma, find_fronts
+from bridge.falling_fronts import (
+    DARKER,
+    EXPECTED_FOR_MANY,
+    MANY_SIGHTINGS,
+    MIN_SIGHTINGS,
+    FrontTracker,
+    dip_luma,
+    find_fronts,
+)
 from bridge.sources import VideoFileSource
 from bridge.synth.render import RenderConfig, render_to_files, true_geometry
 from bridge.types import Note
@@ -33,9 +41,10 @@ def test_fronts_are_where_bar_starts_above_a_darker_row() -> None:
 
 
 def _tracker_sees(rows_at: list[tuple[float, float]], speed: float = 100.0,
-                  step: float = 1 / 30) -> list[float]:
+                  step: float = 1 / 30, samples_in_band: float = 3.0) -> list[float]:
     """Arrival times of the fronts confirmed when one key's front is seen at (t, row) moments."""
     tracker = FrontTracker(1, hit_row=-2.0)
+    tracker.expect(samples_in_band)
     band = np.ones((1, 30, 3), np.float32)
     arrived: list[float] = []
     for t, row in rows_at:
@@ -56,6 +65,35 @@ def test_a_falling_front_arrives_when_predicted(phase: float, speed: float, step
         assert len(found) == 1 and abs(found[0] - arrival) < 1e-6
     else:
         assert found == []
+
+
+def test_a_front_arrives_when_most_of_its_last_sightings_predict() -> None:
+    """Sightings of a front falling 100 rows/s that predict 1.000 s, then one, at the glow next to the keys, that
+    predicts 10 ms later (or a block the encoder left from the frame before): it still arrives at 1.000 s (it
+    arrived when the last sighting predicted; at 240p such a shift put a bar's front 40 ms after a stray front that
+    had timed the note, which split it)."""
+    rows = [(0.8 + i / 30, -2.0 + (1.0 - 0.8 - i / 30) * 100.0) for i in range(5)]
+    rows.append((0.8 + 5 / 30, rows[-1][1] - 100.0 / 30 + 1.0))
+    assert [round(a, 6) for a in _tracker_sees(rows)] == [1.0]
+
+
+def test_a_sighting_joins_the_front_whose_arrival_it_predicts_best() -> None:
+    """Two fronts of one key predicted 15 ms apart (a stray edge beside a bar's front): a sighting predicting 1.010
+    s joins the one predicting 1.015 s, not the one first found (1.000 s)."""
+    tracker = FrontTracker(1, hit_row=0.0)
+    band = np.ones((1, 30, 3), np.float32)
+    tracker.see(0.80, np.array([0, 0]), np.array([20.0, 21.5]), band, 100.0, 1 / 30)
+    tracker.see(0.84, np.array([0]), np.array([17.0]), band, 100.0, 1 / 30)
+    assert [f.sightings for f in tracker.fronts[0]] == [1, 2]
+
+
+def test_a_front_in_a_tall_band_needs_more_sightings() -> None:
+    """Where a front stays in the band for many samples (a taller band at low resolution), a stray edge lining up
+    with the bars' fall in three of them is not a front; a fourth sighting confirms it."""
+    falling = [(0.8 + i / 30, 20.0 - i * 100.0 / 30) for i in range(MANY_SIGHTINGS)]
+    assert _tracker_sees(falling[:MIN_SIGHTINGS], samples_in_band=EXPECTED_FOR_MANY) == []
+    assert len(_tracker_sees(falling, samples_in_band=EXPECTED_FOR_MANY)) == 1
+    assert len(_tracker_sees(falling[:MIN_SIGHTINGS], samples_in_band=EXPECTED_FOR_MANY - 1)) == 1
 
 
 def test_things_that_stand_still_or_rise_never_arrive() -> None:

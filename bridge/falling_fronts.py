@@ -49,14 +49,20 @@ class Front:
     colour: FloatArray  # the bar above the front where first seen (normalised colour)
     first_seen_at: float
     first_row: float
-    recent: list[float] = field(default_factory=list)  # the predictions of its last sightings
+    recent: list[tuple[float, float]] = field(default_factory=list)  # (t, row) of its last sightings
 
-    def seen(self, t: float, row: float, arrival: float) -> None:
-        self.recent.append(arrival)
+    def seen(self, t: float, row: float, rows_per_s: float, hit_row: float) -> None:
+        self.recent.append((t, row))
         del self.recent[:-RECENT_SIGHTINGS]
-        self.arrival = statistics.median(self.recent)  # (a few values: cheaper than numpy's)
         self.seen_at, self.row = t, row
         self.sightings += 1
+        self.predict(rows_per_s, hit_row)
+
+    def predict(self, rows_per_s: float, hit_row: float) -> None:
+        """Its arrivals predicted at this speed (again when the speed is measured better)."""
+        # (a few values: statistics' median costs less than numpy's)
+        self.arrival = statistics.median([t + (row - hit_row) / rows_per_s for t, row in self.recent])
+        self.first_arrival = self.first_seen_at + (self.first_row - hit_row) / rows_per_s
 
     @property
     def speed(self) -> float | None:
@@ -114,6 +120,7 @@ class FrontTracker:
         self.hit_row = hit_row
         self.pair_span = pair_span  # two sightings this far apart (seconds) also confirm a front, if given
         self.needed = MIN_SIGHTINGS  # sightings that confirm a front (see :meth:`expect`)
+        self.rows_per_s = 0.0  # the speed the fronts' arrivals were predicted at
         self.fronts: list[list[Front]] = [[] for _ in range(n_keys)]
         self.waiting: set[int] = set()  # keys with fronts on the way
         self.before: dict[int, list[tuple[float, float]]] = {}  # each key's fronts in the frame before: row, dip
@@ -125,6 +132,11 @@ class FrontTracker:
         """Add the fronts found in the frame at ``t`` (``band[K, R, 3]``: its normalised band); ``step`` is the
         video's frame interval, ``gap`` the time since the frame seen before (``step`` when every frame is seen);
         ``dips``: :func:`dip_luma` of each front (a front where one stood before but darker below it is new)."""
+        if rows_per_s != self.rows_per_s:  # measured better: a front followed from before the change keeps its arrival
+            self.rows_per_s = rows_per_s
+            for key in self.waiting:
+                for front in self.fronts[key]:
+                    front.predict(rows_per_s, self.hit_row)
         agree = min(0.5 * step, max(AGREE_FRAMES * step, ROW_NOISE / rows_per_s))
         arrivals = t + (edges - self.hit_row) / rows_per_s
         last_row = band.shape[1] - 1
@@ -144,10 +156,10 @@ class FrontTracker:
             if match is None:  # a new front: its colour is read here, away from glow at the keys
                 inside = min(int(edge) + 1, last_row - 1)
                 known.append(Front(arrival, arrival, 1, t, edge, band[key, inside: inside + 2].mean(axis=0), t, edge,
-                                   [arrival]))
+                                   [(t, edge)]))
                 self.waiting.add(key)
             else:
-                match.seen(t, edge, arrival)
+                match.seen(t, edge, rows_per_s, self.hit_row)
 
     def expect(self, samples: float) -> None:
         """A front stays in the band for about ``samples`` samples: ask for more sightings where it is seen in many."""

@@ -39,6 +39,7 @@ TAIL_LATE_FRAMES = 2.0  # a note still sounding this long after its bar's tail r
 REMEMBER_EVERY_S = 0.5
 REMEMBER_SAMPLES = 20
 RELEARN_EVERY_S = 1.0
+LEARN_FADE = 0.5  # (0.8 lost the notes struck while a fade-in was a quarter from its end)
 Vector = NDArray[np.float32]
 TrackedNote = tuple[float, float, int, NDArray[np.float64]]  # start, end, key index, the bar's colour
 
@@ -163,8 +164,9 @@ class Tracker:
         if self.learned:
             self._read(t, sample)
             return
-        # learn from the brightest stretch: samples from a fade-in that is still going on are dropped
-        self.pending = [(u, s) for u, s in self.pending if s.contrast >= sample.contrast / 1.25]
+        # learn from the brightest stretch: samples of a fade-in that is still going on, under LEARN_FADE of a later
+        # one's contrast, are dropped (above it, normalising cancels the fade, and the notes struck there are seen)
+        self.pending = [(u, s) for u, s in self.pending if s.contrast >= LEARN_FADE * sample.contrast]
         self.pending.append((t, sample))
         if t - self.pending[0][0] >= self.settings.learn_seconds:
             self._learn_looks()

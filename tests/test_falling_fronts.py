@@ -96,6 +96,21 @@ def test_a_front_in_a_tall_band_needs_more_sightings() -> None:
     assert len(_tracker_sees(falling[:MIN_SIGHTINGS], samples_in_band=EXPECTED_FOR_MANY - 1)) == 1
 
 
+def test_fronts_are_predicted_again_when_the_speed_is_measured_better() -> None:
+    """A front falling 68 rows/s at 30 fps, seen four times while the bars' speed is still taken for 60 rows/s (the
+    first arriving bars, during a fade-in), then nine times at 68: one front, arriving when it does (predicted at 60
+    it arrived 70 ms late, beside a second front: a note split in two)."""
+    tracker = FrontTracker(1, hit_row=-2.0)
+    band = np.ones((1, 50, 3), np.float32)
+    arrival, arrived = 1.6, []
+    for i in range(13):
+        t = 1.0 + i / 30
+        tracker.see(t, np.array([0]), np.array([-2.0 + (arrival - t) * 68.0]), band, 60.0 if i < 4 else 68.0, 1 / 30)
+        arrived += [front.arrival for _, front in tracker.arrived(t)]
+    arrived += [front.arrival for _, front in tracker.arrived(10.0)]
+    assert [round(a, 6) for a in arrived] == [arrival]
+
+
 def test_things_that_stand_still_or_rise_never_arrive() -> None:
     frames = [float(t) for t in np.arange(0.0, 1.0, 1 / 30)]
     assert _tracker_sees([(t, 12.0) for t in frames]) == []  # a logo or a flaw in the empty look

@@ -294,7 +294,8 @@ class Tracker:
         if speed is None:
             return
         busy = np.flatnonzero(bar_rows.any(axis=1))  # keys with a bar in their band
-        self.fronts.expect((self.points.n_rows - self.points.hit_row) / (speed * self.sample_interval))
+        self.fronts.expect((self.points.n_rows - self.points.hit_row) / (speed * self.sample_interval),
+                           every_frame=self.sample_interval <= 1.25 * self.step)
         luma = np.abs(band_diff[busy] @ LUMA)
         keys, edges = find_fronts(band_dist[busy], luma, self.settings.bar_threshold, self.settings.front_ratio)
         self.fronts.see(t, busy[keys], edges, band, speed, self.step, self.gap, dip_luma(luma, keys, edges))

@@ -16,7 +16,6 @@ the bars' speed for that long.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,18 +49,21 @@ class Front:
     first_seen_at: float
     first_row: float
     recent: list[tuple[float, float]] = field(default_factory=list)  # (t, row) of its last sightings
+    predicted: list[float] = field(default_factory=list)  # and the arrivals they predict
 
-    def seen(self, t: float, row: float, rows_per_s: float, hit_row: float) -> None:
+    def seen(self, t: float, row: float, arrival: float) -> None:
         self.recent.append((t, row))
-        del self.recent[:-RECENT_SIGHTINGS]
+        self.predicted.append(arrival)
+        if len(self.recent) > RECENT_SIGHTINGS:
+            del self.recent[0], self.predicted[0]
         self.seen_at, self.row = t, row
         self.sightings += 1
-        self.predict(rows_per_s, hit_row)
+        self.arrival = _median(self.predicted)
 
     def predict(self, rows_per_s: float, hit_row: float) -> None:
-        """Its arrivals predicted at this speed (again when the speed is measured better)."""
-        # (a few values: statistics' median costs less than numpy's)
-        self.arrival = statistics.median([t + (row - hit_row) / rows_per_s for t, row in self.recent])
+        """Its arrivals predicted again at this speed (measured better since)."""
+        self.predicted = [t + (row - hit_row) / rows_per_s for t, row in self.recent]
+        self.arrival = _median(self.predicted)
         self.first_arrival = self.first_seen_at + (self.first_row - hit_row) / rows_per_s
 
     @property
@@ -103,6 +105,13 @@ def dip_luma(luma: NDArray[np.float32] | NDArray[np.float64], keys: NDArray[np.i
     cells = luma.ravel()
     index = keys * luma.shape[1] + row
     return np.asarray(np.minimum(cells[index], cells[index - (row > 0)]), dtype=np.float64)
+
+
+def _median(values: list[float]) -> float:
+    """The median of a few values (statistics' and numpy's cost more in overhead)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _median_of_next3(values: NDArray[np.float32] | NDArray[np.float64]) -> NDArray[np.float64]:
@@ -156,10 +165,10 @@ class FrontTracker:
             if match is None:  # a new front: its colour is read here, away from glow at the keys
                 inside = min(int(edge) + 1, last_row - 1)
                 known.append(Front(arrival, arrival, 1, t, edge, band[key, inside: inside + 2].mean(axis=0), t, edge,
-                                   [(t, edge)]))
+                                   [(t, edge)], [arrival]))
                 self.waiting.add(key)
             else:
-                match.seen(t, edge, rows_per_s, self.hit_row)
+                match.seen(t, edge, arrival)
 
     def expect(self, samples: float, every_frame: bool = True) -> None:
         """A front stays in the band for about ``samples`` samples: ask for more sightings where it is seen in many

@@ -31,6 +31,10 @@ SPEED_ROWS = 8.0  # a front followed this far down the band measures the bars' s
 AGREE_FRAMES = 0.35  # predicted arrivals of one front agree within this share of a frame (or ROW_NOISE rows)
 ROW_NOISE = 1.2
 STILL_ROWS = 0.6  # a front this close to one of the frame before stands still (if bars fall over twice that a frame)
+# or this share of the bars' fall in a frame, where every frame is read: the edges of a watermark under translucent
+# bars wobble by a row in H.264 (at 720p25, 13 rows a frame, they made fronts that split notes: hybrid 26.mid). Not
+# where frames are skipped: I and P frames lost 7 of 128 fast repeats
+STILL_SHARE = 0.1
 DARKER = 0.03  # unless it is this much darker below (normalised luma): a bar's outline passing over a still edge
 
 FloatArray = NDArray[np.float32]
@@ -150,11 +154,13 @@ class FrontTracker:
         arrivals = t + (edges - self.hit_row) / rows_per_s
         last_row = band.shape[1] - 1
         before, self.before = self.before, {}
-        still_check = rows_per_s * (step if gap is None else gap) > 2 * STILL_ROWS  # else falling fronts look still
+        fall = rows_per_s * (step if gap is None else gap)  # rows a front falls between this sample and the last
+        still_rows = max(STILL_ROWS, STILL_SHARE * fall) if gap is None or gap <= 1.25 * step else STILL_ROWS
+        still_check = fall > 2 * still_rows  # else falling fronts look still
         below = [0.0] * len(keys) if dips is None else dips.tolist()
         for key, edge, arrival, dip in zip(keys.tolist(), edges.tolist(), arrivals.tolist(), below, strict=True):
             self.before.setdefault(key, []).append((edge, dip))
-            if still_check and any(abs(edge - e) <= STILL_ROWS and dip > d - DARKER for e, d in before.get(key, ())):
+            if still_check and any(abs(edge - e) <= still_rows and dip > d - DARKER for e, d in before.get(key, ())):
                 continue  # an edge of what stands behind a translucent bar, a logo, a resting hand
             known = self.fronts[key]
             # the front whose arrival it predicts best: a stray sighting that started a front of its own beside a

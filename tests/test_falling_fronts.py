@@ -117,6 +117,22 @@ def test_things_that_stand_still_or_rise_never_arrive() -> None:
     assert _tracker_sees([(t, 5.0 + 60 * t) for t in frames]) == []  # a spark flying up
 
 
+def test_edges_of_a_watermark_that_wobble_by_a_row_never_arrive() -> None:
+    """At 720p25 bars fall 13.4 rows a frame. The letters of a watermark under translucent bars stand at rows 45,
+    32, 19 and 6, one row lower in every other frame (H.264): each frame's edges line up with the fall from the
+    last frame's edge a row away, a front seen four times that split held notes (hybrid 26.mid). A row is a tenth
+    of the fall: they stand still."""
+    tracker = FrontTracker(1, hit_row=0.0)
+    band = np.ones((1, 50, 3), np.float32)
+    arrived: list[float] = []
+    for i in range(8):
+        t = 1.0 + i / 25
+        edges = np.array([45.0, 32.0, 19.0, 6.0]) + i % 2
+        tracker.see(t, np.zeros(4, np.intp), edges, band, 335.0, 1 / 25)
+        arrived += [front.arrival for _, front in tracker.arrived(t)]
+    assert arrived + [front.arrival for _, front in tracker.arrived(10.0)] == []
+
+
 def _passing_over_a_still_edge(dip_at_still_row: float) -> list[float]:
     """Arrivals confirmed when a front falls 6 rows a frame (rows 24, 18, 12, then hidden by glow at the keys) while
     a hand seen through the translucent bars stands at row 12 in every frame (dip 0.20 below it)."""

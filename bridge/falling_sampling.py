@@ -35,7 +35,7 @@ BAND_START_MM = 10.0
 HIT_MM = 6.0  # bars reach the keyboard (its felt strip) this far behind the keys' back edge when their notes start
 MIN_BAND_ROWS = 8
 # but at least this many image rows where that fits in LOW_RES_FRACTION (below 400p: 12% of the way is 19 rows at 240p,
-# where bars fall 5 rows a frame): each front is seen in more frames (hybrid renders at 240p24: 54 -> 110 of 128 fast
+# where bars fall 5 rows a frame): each front is seen in more frames (hybrid renders at 240p24: 54 -> 115 of 128 fast
 # repeats found, with the sightings asked for in bridge.falling_fronts)
 LOW_RES_BAND_ROWS = 48
 LOW_RES_FRACTION = 0.3

@@ -31,6 +31,9 @@ ARRIVAL_ROWS = 3  # rows of an arriving bar whose colour it is known by
 FRONT_ROWS = 6  # rows of bar that make a bar's front above glow at the keys
 MAX_SPEEDS = 200
 SPEED_AGREEMENT = 0.25  # fronts' speed is trusted within this share of the arriving bars' speed
+# arriving bars followed down the band that give a first speed: fronts are followed from then on (and predicted again
+# when the speed is measured better). 3 left the first 2.9 s of a hybrid video without fronts from I and P frames
+FIRST_SPEEDS = 2
 MIN_DESCENT_ROWS = 3  # an arriving bar's front followed this far down the band gives a speed
 MIN_REPEAT_S = 0.04  # a front reaching a key this soon after its note started is that note's own front
 TAIL_LATE_FRAMES = 2.0  # a note still sounding this long after its bar's tail reached the keys ends there
@@ -280,7 +283,7 @@ class Tracker:
         """How fast bars fall: the median of what fronts followed down the band showed, where it agrees with what
         arriving bars showed (coarser, but never locked in: fronts are only matched at the speed already known,
         so a wrong early speed could otherwise confirm itself); else what arriving bars showed."""
-        if len(self.speeds) < 3:
+        if len(self.speeds) < FIRST_SPEEDS:
             return
         arrivals = float(np.median(self.speeds))
         fronts = float(np.median(self.front_speeds)) if len(self.front_speeds) >= 3 else None

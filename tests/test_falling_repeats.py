@@ -73,6 +73,18 @@ def test_glowing_keys_are_told_from_plain_ones(seed: int) -> None:
     assert len(tracker.glow.votes) >= 5
 
 
+def test_two_bars_followed_down_the_band_give_the_first_speed() -> None:
+    """Fronts are followed once the bars' speed is known; two arriving bars followed down the band give it (three
+    left the first 2.9 s of hybrid 5.mid at 720p60 without fronts from I and P frames). A speed measured better
+    later predicts the fronts again (bridge.falling_fronts)."""
+    _, points, _ = _frames(LEAD_IN, 21, (426, 240), 24.0, 1.0)
+    tracker = Tracker(points, FallingSettings(), 1 / 24)
+    for key, (t0, row0) in enumerate(((1.0, 40.0), (1.5, 44.0))):
+        tracker.descent[key] = (t0, row0, t0 + 0.125, row0 - 15.0)
+        tracker._end_descent(key)
+    assert tracker.rows_per_s == pytest.approx(120.0)
+
+
 def test_glow_watch_needs_a_front_to_time_a_flare() -> None:
     """A sounding key whose glow rows brighten (a flare) with no front seen arriving is not re-struck: a hand leaving
     the band or a flicker brightens it too."""

@@ -40,6 +40,12 @@ DARKER = 0.03  # unless it is this much darker below (normalised luma): a bar's 
 FloatArray = NDArray[np.float32]
 
 
+def every_frame(interval: float | None, step: float) -> bool:
+    """Whether samples ``interval`` apart (None: the video's frame interval ``step``) are the video's every frame:
+    the wider still tolerance and 4 sightings hold only there."""
+    return interval is None or interval <= 1.25 * step
+
+
 @dataclass(slots=True)
 class Front:
     # the median prediction of its last sightings: the lowest ones are least touched by an error of the speed, and
@@ -155,7 +161,7 @@ class FrontTracker:
         last_row = band.shape[1] - 1
         before, self.before = self.before, {}
         fall = rows_per_s * (step if gap is None else gap)  # rows a front falls between this sample and the last
-        still_rows = max(STILL_ROWS, STILL_SHARE * fall) if gap is None or gap <= 1.25 * step else STILL_ROWS
+        still_rows = max(STILL_ROWS, STILL_SHARE * fall) if every_frame(gap, step) else STILL_ROWS
         still_check = fall > 2 * still_rows  # else falling fronts look still
         below = [0.0] * len(keys) if dips is None else dips.tolist()
         for key, edge, arrival, dip in zip(keys.tolist(), edges.tolist(), arrivals.tolist(), below, strict=True):
@@ -176,10 +182,10 @@ class FrontTracker:
             else:
                 match.seen(t, edge, arrival)
 
-    def expect(self, samples: float, every_frame: bool = True) -> None:
+    def expect(self, samples: float, all_frames: bool = True) -> None:
         """A front stays in the band for about ``samples`` samples: ask for more sightings where it is seen in many
         and every frame is read (from reference frames at 720p60, 4 sightings lost 2 of 128 legato repeats)."""
-        self.needed = MANY_SIGHTINGS if samples >= EXPECTED_FOR_MANY and every_frame else MIN_SIGHTINGS
+        self.needed = MANY_SIGHTINGS if samples >= EXPECTED_FOR_MANY and all_frames else MIN_SIGHTINGS
 
     def arrived(self, t: float) -> list[tuple[int, Front]]:
         """(key, front) of the fronts seen often enough that reached the keys by ``t``, in time order; fronts

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bridge.falling_fronts import Front, FrontTracker, dip_luma, find_fronts
+from bridge.falling_fronts import Front, FrontTracker, dip_luma, every_frame, find_fronts
 from bridge.falling_glow import LUMA, GlowWatch, Sounding
 from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePoints
 from bridge.falling_tails import TailTracker
@@ -298,7 +298,7 @@ class Tracker:
             return
         busy = np.flatnonzero(bar_rows.any(axis=1))  # keys with a bar in their band
         self.fronts.expect((self.points.n_rows - self.points.hit_row) / (speed * self.sample_interval),
-                           every_frame=self.sample_interval <= 1.25 * self.step)
+                           all_frames=every_frame(self.sample_interval, self.step))
         luma = np.abs(band_diff[busy] @ LUMA)
         keys, edges = find_fronts(band_dist[busy], luma, self.settings.bar_threshold, self.settings.front_ratio)
         self.fronts.see(t, busy[keys], edges, band, speed, self.step, self.gap, dip_luma(luma, keys, edges))

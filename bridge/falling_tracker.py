@@ -35,7 +35,11 @@ SPEED_AGREEMENT = 0.25  # fronts' speed is trusted within this share of the arri
 # when the speed is measured better). 3 left the first 2.9 s of a hybrid video without fronts from I and P frames
 FIRST_SPEEDS = 2
 MIN_DESCENT_ROWS = 3  # an arriving bar's front followed this far down the band gives a speed
+# and, once the speed is known from fronts, shows a bar falling onto the key only if it came down at that speed within
+# this share: a hand reaching for a key also comes down its column (hybrid 1080p60, miditest 27: 6 false notes in 20 s)
+FOLLOW_SPEED_AGREEMENT = 0.5
 MIN_REPEAT_S = 0.04  # a front reaching a key this soon after its note started is that note's own front
+RELEASE_FRAMES = 2.0  # a key that went dark this close to its bar's tail arriving was released, not re-struck
 TAIL_LATE_FRAMES = 2.0  # a note still sounding this long after its bar's tail reached the keys ends there
 # the band is remembered this often for learning its empty look again, over 10 s (the median over them every second
 # is a fixed cost per second of video: 10 ms at 1080p)
@@ -138,6 +142,7 @@ class Tracker:
         self.step = frame_interval if frame_interval is not None else 1 / 30
         self.sample_interval = self.step  # the median time between two samples
         self.rows_per_s: float | None = None  # how fast bars fall, once measured
+        self.speed_from_fronts = False  # measured from fronts followed down (finer: arriving bars alone can be 3x off)
         self.already: set[int] = set()  # keys lit when the video became readable: notes whose start was not seen
         self.readable = False  # whether the sample before was readable (and read)
         self.glow = GlowWatch(points)
@@ -261,7 +266,8 @@ class Tracker:
                 self._end_descent(int(key))
                 self.descent[key, :2] = t, first
             self.descent[key, 2:] = t, first
-            if self.descent[key, 1] - first >= MIN_DESCENT_ROWS:
+            fell = self.descent[key, 1] - first
+            if fell >= MIN_DESCENT_ROWS and self._at_bar_speed(fell, t - self.descent[key, 0]):
                 self.followed_at[key] = t
             if self.rows_per_s is not None:
                 self.bar_due[key] = t + (first - self.points.hit_row) / self.rows_per_s
@@ -279,6 +285,13 @@ class Tracker:
             self._measure_speed()
         self.descent[key] = np.nan
 
+    def _at_bar_speed(self, rows: float, seconds: float) -> bool:
+        """Whether something that came ``rows`` down a key's column in ``seconds`` fell like a bar (always, until the
+        speed is known from fronts)."""
+        if self.rows_per_s is None or not self.speed_from_fronts or seconds <= 0:
+            return True
+        return abs(rows / seconds / self.rows_per_s - 1.0) <= FOLLOW_SPEED_AGREEMENT
+
     def _measure_speed(self) -> None:
         """How fast bars fall: the median of what fronts followed down the band showed, where it agrees with what
         arriving bars showed (coarser, but never locked in: fronts are only matched at the speed already known,
@@ -289,6 +302,7 @@ class Tracker:
         fronts = float(np.median(self.front_speeds)) if len(self.front_speeds) >= 3 else None
         agree = fronts is not None and abs(fronts / arrivals - 1.0) <= SPEED_AGREEMENT
         self.rows_per_s = fronts if agree and fronts is not None else arrivals
+        self.speed_from_fronts = agree
 
     def _follow_fronts(self, t: float, bar_rows: NDArray[np.bool_], band_dist: FloatArray,
                        band_diff: FloatArray, band: FloatArray) -> None:
@@ -341,7 +355,10 @@ class Tracker:
         if _cosine(self.arrival_paint[key], line) <= self.settings.same_bar_cosine:
             return  # what stands on the key is not the bar that came down (glow, a hand, a logo)
         fronted = min(t - 1.5 * self.step, t - self.gap - self.step / 2) <= self.front_at[key] <= t + self.step / 2
-        restruck = t - self.dark_at[key] <= window  # dark for a moment under a standing bar
+        # dark for a moment under a standing bar; not as its tail reached the key (released: the glow of a neighbour
+        # struck next, in the same colour, may light it again)
+        released = abs(float(self.tails.due[key]) - float(self.dark_at[key])) <= RELEASE_FRAMES * self.step
+        restruck = t - self.dark_at[key] <= window and not released
         if key in self.already and not (fronted or restruck):
             return  # lit since the video became readable: its start was not seen
         if not (fronted or restruck or t - self.followed_at[key] <= window or self.rows_per_s is None):

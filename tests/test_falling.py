@@ -264,3 +264,48 @@ def test_bar_speed_from_fronts_must_agree_with_arriving_bars(
     tracker.front_speeds.extend([211.0, 212.0, 214.0] * 3)
     tracker._measure_speed()
     assert tracker.rows_per_s == 211.5  # the fronts again (their median), once they agree: finer than arrivals
+
+
+def _tracker_with_speed(geometry: KeyboardGeometry, rows_per_s: float) -> Tracker:
+    tracker = Tracker(SamplePoints.from_geometry(geometry), FallingSettings())
+    tracker.rows_per_s, tracker.speed_from_fronts = rows_per_s, True
+    return tracker
+
+
+def _followed_at(tracker: Tracker, key: int, fronts: list[float], step: float = 1 / 30) -> float:
+    """When the tracker last saw something come down ``key``'s column, given its lowest rows frame by frame."""
+    n_keys, n_rows = tracker.points.n_keys, tracker.points.n_rows
+    for frame, front in enumerate(fronts):
+        dist = np.zeros((n_keys, n_rows), np.float32)
+        dist[key, int(front):] = 1.0
+        diff = np.repeat(dist[:, :, None] * 0.5, 3, axis=2)
+        tracker._note_arrivals(frame * step, dist > tracker.settings.bar_threshold, dist, diff, diff)
+    return float(tracker.followed_at[key])
+
+
+def test_only_what_comes_down_at_the_bars_speed_falls_onto_a_key(
+        synthesia: tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]]) -> None:
+    """A hand reaching for a key also comes down its column, slower than the bars (hybrid 1080p60: 6 false notes in
+    20 s); once the speed is known from fronts, only a descent at about that speed shows a bar falling onto the key."""
+    rows = SamplePoints.from_geometry(synthesia[1]).n_rows
+    bar = [rows - 4.0 - 9.0 * i for i in range(3)]  # 9 rows a frame at 30 fps: 270 rows/s
+    hand = [rows - 4.0 - 2.0 * i for i in range(6)]  # 2 rows a frame
+    assert _followed_at(_tracker_with_speed(synthesia[1], 270.0), 20, bar) == pytest.approx(2 / 30)
+    assert _followed_at(_tracker_with_speed(synthesia[1], 270.0), 20, hand) == -np.inf
+    early = _tracker_with_speed(synthesia[1], 900.0)  # a first speed from arriving bars alone: maybe far off
+    early.speed_from_fronts = False
+    assert _followed_at(early, 20, bar) == pytest.approx(2 / 30)
+
+
+def test_a_key_dark_as_its_bar_ended_is_not_struck_again_by_glow(
+        synthesia: tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]]) -> None:
+    """A key lit again soon after it went dark under its bar is re-struck, unless its bar's tail arrived then: that
+    was its release, and the glow of a neighbour struck next in the same colour lit it (hybrid 1080p60: 2 false notes
+    in 20 s)."""
+    paint = np.array([0.2, 0.8, 0.3], np.float32)
+    for tail_due, restruck in ((1.005, False), (0.5, True)):
+        tracker = _tracker_with_speed(synthesia[1], 270.0)
+        tracker.arrival_paint[20] = paint
+        tracker.dark_at[20], tracker.tails.due[20] = 1.0, tail_due
+        tracker._start(20, 1.08, 0.1, paint, paint)
+        assert (20 in tracker.open) == restruck

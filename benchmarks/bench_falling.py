@@ -21,7 +21,7 @@ import numpy as np
 from bridge.falling import transcribe_falling
 from bridge.falling_source import falling_frames, falling_view, skip_frame
 from bridge.midi import read_midi
-from bridge.scoring import match_onsets, score
+from bridge.scoring import Scores, match_onsets, score
 from bridge.sources import VideoFileSource
 from bridge.synth.bars import fade_gain
 from bridge.synth.render import RenderConfig, render_to_files, true_geometry
@@ -174,6 +174,13 @@ FAST_FORMATS = ((1280, 720, 60), (1920, 1080, 60))
 FRAME_CHOICES = ("all", "reference", "ip")
 
 
+def _scored(clips: Sequence[Clip], frames: str) -> tuple[list[tuple[list[Note], list[Note]]], list[int], list[Scores]]:
+    """Each clip read from ``frames`` (bridge.falling_source): its visible reference notes and estimates, how many
+    those reference notes are (the weights of note-weighted means), and its scores at 60 fps."""
+    pairs = [_visible(c, transcribe_frames(c, frames)) for c in clips]
+    return pairs, [len(visible) for visible, _ in pairs], [score(visible, found, 60.0) for visible, found in pairs]
+
+
 def reference_frames_table(workdir: Path, fast_clips: Sequence[Clip]) -> list[str]:
     """The 60 fps clips read from every frame, only the reference frames, or only the I and P frames (ffmpeg's
     stripes): onset and onset+offset F1 of the ordinary clips together, and the fast repeats found."""
@@ -191,9 +198,7 @@ def reference_frames_table(workdir: Path, fast_clips: Sequence[Clip]) -> list[st
                                                                                           size=(w, h), fps=fps))
                    for w, h, fps in FAST_FORMATS]
         for frames in FRAME_CHOICES:
-            pairs = [_visible(c, transcribe_frames(c, frames)) for c in ordinary]
-            weights = [len(visible) for visible, _ in pairs]
-            scores = [score(visible, found, 60.0) for visible, found in pairs]
+            _, weights, scores = _scored(ordinary, frames)
             onset = np.average([s.onset_50ms.f1 for s in scores], weights=weights)
             both = np.average([s.onset_offset_50ms.f1 for s in scores], weights=weights)
             decoded = sum(1 for c in ordinary for _ in falling_frames(c.video, falling_view(c.geometry),
@@ -222,9 +227,7 @@ def full_hd_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
                              RenderConfig(style=style, seed=i, size=(1920, 1080), fps=60, start=0.0, duration=SECONDS))
                  for i, midi in enumerate(midis) if midi.stem in FULL_HD_PIECES]
         for frames in ("all", "ip"):
-            pairs = [_visible(c, transcribe_frames(c, frames)) for c in clips]
-            weights = [len(visible) for visible, _ in pairs]
-            scores = [score(visible, found, 60.0) for visible, found in pairs]
+            pairs, weights, scores = _scored(clips, frames)
             onsets = [s.onset_50ms.f1 for s in scores]
             worst = int(np.argmin(onsets))
             hands = np.average([hand_agreement(v, f) for v, f in pairs], weights=weights)

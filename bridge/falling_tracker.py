@@ -286,11 +286,12 @@ class Tracker:
         self.descent[key] = np.nan
 
     def _at_bar_speed(self, rows: float, seconds: float) -> bool:
-        """Whether something that came ``rows`` down a key's column in ``seconds`` fell like a bar (always, until the
-        speed is known from fronts)."""
-        if self.rows_per_s is None or not self.speed_from_fronts or seconds <= 0:
+        """Whether something that came ``rows`` down a key's column in ``seconds`` (more than 0: a descent spans two
+        samples) fell like a bar (always, until the speed is known from fronts)."""
+        speed = self.rows_per_s
+        if speed is None or not self.speed_from_fronts:
             return True
-        return abs(rows / seconds / self.rows_per_s - 1.0) <= FOLLOW_SPEED_AGREEMENT
+        return abs(rows / seconds / speed - 1.0) <= FOLLOW_SPEED_AGREEMENT
 
     def _measure_speed(self) -> None:
         """How fast bars fall: the median of what fronts followed down the band showed, where it agrees with what

@@ -105,6 +105,9 @@ def hand_agreement(reference: Sequence[Note], estimate: Sequence[Note]) -> float
 REPEAT_SPACINGS = (0.06, 0.08, 0.1, 0.15)
 REPEAT_KEYS = ((48, True), (64, True), (67, False), (73, False))  # (pitch, legato)
 REPEATS_FROM = 2.5  # after a lead-in: the method learns the empty looks and the bar speed from the first bars
+# (width, height, fps, variable frame rate): the benchmark set's formats (benchmarks.benchmark_set) and 240p24
+REPEAT_FORMATS = ((640, 360, 30, False), (1280, 720, 60, False), (426, 240, 24, False), (1280, 720, 30, False),
+                  (1280, 720, 25, True))
 
 
 def lead_in_notes() -> list[Note]:
@@ -147,7 +150,7 @@ def repeat_recall(clip: Clip, runs: Sequence[Sequence[Note]], window: float = 0.
 
 
 def repeats_table(workdir: Path) -> list[str]:
-    """Found strikes per spacing and touch at three formats (the issue's 60-150 ms runs, 30 ms window)."""
+    """Found strikes per spacing and touch at each of REPEAT_FORMATS (the issue's 60-150 ms runs, 30 ms window)."""
     runs = repeated_notes()
     names = [f"{spacing * 1000:.0f} ms {'legato' if legato else 'detached'}"
              for spacing in REPEAT_SPACINGS for _, legato in REPEAT_KEYS]
@@ -158,14 +161,14 @@ def repeats_table(workdir: Path) -> list[str]:
              "that match no note.", "",
              "| style | format | " + " | ".join(columns) + " | all | false |", "|---" * (len(columns) + 4) + "|"]
     for style in ("synthesia", "hybrid"):
-        for width, height, fps in ((640, 360, 30), (1280, 720, 60), (426, 240, 24)):
-            config = RenderConfig(style=style, seed=7, size=(width, height), fps=fps)
+        for width, height, fps, vfr in REPEAT_FORMATS:
+            config = RenderConfig(style=style, seed=7, size=(width, height), fps=fps, vfr=vfr)
             every = lead_in_notes() + [n for run in runs for n in run]
-            clip = render_clip(workdir, f"repeats_{style}_{height}_{fps}", every, config)
+            clip = render_clip(workdir, f"repeats_{style}_{height}_{fps}{'vfr' if vfr else ''}", every, config)
             hits, false = repeat_recall(clip, runs)
             cells = [f"{sum(h for h, n in zip(hits, names, strict=True) if n == c)}/"
                      f"{8 * names.count(c)}" for c in columns]
-            lines.append(f"| {style} | {width}x{height}@{fps} | " + " | ".join(cells)
+            lines.append(f"| {style} | {width}x{height}@{fps}{' (variable)' if vfr else ''} | " + " | ".join(cells)
                          + f" | {sum(hits)}/{8 * len(runs)} | {false} |")
     return lines
 

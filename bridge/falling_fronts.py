@@ -25,7 +25,7 @@ MIN_SIGHTINGS = 3
 # where a front stays in the band for at least EXPECTED_FOR_MANY frames, it must be seen in MANY_SIGHTINGS of them:
 # a hand edge or an outline the encoder smeared lines up with a fall three times by chance more often in a tall band
 MANY_SIGHTINGS = 4
-EXPECTED_FOR_MANY = 6.0
+EXPECTED_FOR_MANY = 7.0
 RECENT_SIGHTINGS = 5  # a front arrives when the median of its last sightings predicts
 SPEED_ROWS = 8.0  # a front followed this far down the band measures the bars' speed
 AGREE_FRAMES = 0.35  # predicted arrivals of one front agree within this share of a frame (or ROW_NOISE rows)
@@ -36,6 +36,12 @@ STILL_ROWS = 0.6  # a front this close to one of the frame before stands still (
 # where frames are skipped: I and P frames lost 7 of 128 fast repeats
 STILL_SHARE = 0.1
 DARKER = 0.03  # unless it is this much darker below (normalised luma): a bar's outline passing over a still edge
+# an edge that first showed where none stood the sample before and then stands still for this many samples was no front:
+# its first sighting is taken back. H.264 blocks over a translucent gradient bar step at fixed rows; each step shows
+# once the bar's front has passed it, a few rows above the front, so the steps' first showings fall with the bars and
+# split notes a frame or two after they start (hybrid 27.mid at 360p30, band of 71 rows: 2 false notes). 1 or 2 samples
+# took back fronts that H.264 held still (hybrid 240p24 fast repeats 112 -> 100 and 107)
+TAKE_BACK_AFTER = 3
 # a dip with rows BELOW_ROWS under it this many times brighter than the bar above is no front: a gradient bar's middle
 # (bright half at the keys, darker above; H.264 undershoots at that edge) split notes in two, mostly from I and P
 # frames (hybrid 1080p60: 6 false notes in 20 s of miditest 10). Below a real front lie background, an outline or the
@@ -76,6 +82,16 @@ class Front:
         self.sightings += 1
         self.arrival = _median(self.predicted)
 
+    def take_back(self, t: float, row: float) -> None:
+        """Forget its sighting at ``t`` (at ``row``): what it saw stood still afterwards."""
+        self.sightings -= 1
+        if (t, row) in self.recent:
+            index = self.recent.index((t, row))
+            del self.recent[index], self.predicted[index]
+            if self.recent:
+                self.seen_at, self.row = self.recent[-1]
+                self.arrival = _median(self.predicted)
+
     def predict(self, rows_per_s: float, hit_row: float) -> None:
         """Its arrivals predicted again at this speed (measured better since)."""
         self.predicted = [t + (row - hit_row) / rows_per_s for t, row in self.recent]
@@ -87,6 +103,17 @@ class Front:
         """Rows per second it fell from its first to its last sighting, if followed far enough."""
         fell = self.first_row - self.row
         return fell / (self.seen_at - self.first_seen_at) if fell >= SPEED_ROWS else None
+
+
+@dataclass(slots=True)
+class _Edge:
+    """An edge found in one sample: its row, the luma below it (:func:`dip_luma`) and, while it may be taken back,
+    the front its first showing was counted for (the front, the sample's time, the row)."""
+
+    row: float
+    dip: float
+    counted: tuple[Front, float, float] | None = None
+    still_for: int = 0  # samples it has stood at this row since it first showed
 
 
 def find_fronts(dist: NDArray[np.float32] | NDArray[np.float64], luma: NDArray[np.float32] | NDArray[np.float64],
@@ -159,7 +186,7 @@ class FrontTracker:
         self.rows_per_s = 0.0  # the speed the fronts' arrivals were predicted at
         self.fronts: list[list[Front]] = [[] for _ in range(n_keys)]
         self.waiting: set[int] = set()  # keys with fronts on the way
-        self.before: dict[int, list[tuple[float, float]]] = {}  # each key's fronts in the frame before: row, dip
+        self.before: dict[int, list[_Edge]] = {}  # each key's edges in the frame before
         self.unconfirmed: dict[int, list[Front]] = {}  # per key: fronts seen too rarely that reached it (last call)
 
     def see(self, t: float, keys: NDArray[np.intp], edges: NDArray[np.float64], band: FloatArray,
@@ -182,9 +209,13 @@ class FrontTracker:
         still_check = fall > 2 * still_rows  # else falling fronts look still
         below = [0.0] * len(keys) if dips is None else dips.tolist()
         for key, edge, arrival, dip in zip(keys.tolist(), edges.tolist(), arrivals.tolist(), below, strict=True):
-            self.before.setdefault(key, []).append((edge, dip))
-            if still_check and any(abs(edge - e) <= still_rows and dip > d - DARKER for e, d in before.get(key, ())):
-                continue  # an edge of what stands behind a translucent bar, a logo, a resting hand
+            near = [b for b in before.get(key, ()) if abs(edge - b.row) <= still_rows]
+            current = _Edge(edge, dip)
+            self.before.setdefault(key, []).append(current)
+            stood = next((b for b in near if dip > b.dip - DARKER), None) if still_check else None
+            if stood is not None:  # an edge of what stands behind a translucent bar, a logo, a resting hand
+                self._stood_still(key, current, stood)
+                continue
             known = self.fronts[key]
             # the front whose arrival it predicts best: a stray sighting that started a front of its own beside a
             # real one must not take the real one's sightings
@@ -193,11 +224,26 @@ class FrontTracker:
                         key=lambda f: abs(f.arrival - arrival), default=None)
             if match is None:  # a new front: its colour is read here, away from glow at the keys
                 inside = min(int(edge) + 1, last_row - 1)
-                known.append(Front(arrival, arrival, 1, t, edge, band[key, inside: inside + 2].mean(axis=0), t, edge,
-                                   [(t, edge)], [arrival]))
+                match = Front(arrival, arrival, 1, t, edge, band[key, inside: inside + 2].mean(axis=0), t, edge,
+                              [(t, edge)], [arrival])
+                known.append(match)
                 self.waiting.add(key)
             else:
                 match.seen(t, edge, arrival)
+            if not near:  # showed where nothing stood: taken back if it stands still from now on
+                current.counted = (match, t, edge)
+
+    def _stood_still(self, key: int, current: _Edge, stood: _Edge) -> None:
+        """``current`` stands where ``stood`` stood the sample before: after TAKE_BACK_AFTER samples, the sighting
+        its first showing gave is taken back (a front it alone made is forgotten)."""
+        current.counted, current.still_for = stood.counted, stood.still_for + 1
+        if current.counted is None or current.still_for < TAKE_BACK_AFTER:
+            return
+        front, t, row = current.counted
+        current.counted = None
+        front.take_back(t, row)
+        if front.sightings <= 0 and front in self.fronts[key]:
+            self.fronts[key].remove(front)
 
     def expect(self, samples: float, all_frames: bool = True) -> None:
         """A front stays in the band for about ``samples`` samples: ask for more sightings where it is seen in many

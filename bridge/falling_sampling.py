@@ -34,15 +34,15 @@ _BLACK_COLUMNS_MM = (-0.3, 0.0, 0.3)  # around the line between the two white ke
 BAND_START_MM = 10.0
 HIT_MM = 6.0  # bars reach the keyboard (its felt strip) this far behind the keys' back edge when their notes start
 MIN_BAND_ROWS = 8
-# but at least this many image rows where that fits in LOW_RES_FRACTION (below 400p: 12% of the way is 19 rows at 240p,
-# where bars fall 5 rows a frame): each front is seen in more frames (hybrid renders at 240p24: 54 -> 115 of 128 fast
-# repeats found, with the sightings asked for in bridge.falling_fronts)
-LOW_RES_BAND_ROWS = 48
-LOW_RES_FRACTION = 0.3
 # a taller band (above 1080p) is read on rows spread further apart: the tracker's cost grows with the rows. Rows
 # one pixel apart see the outline between two touching bars: 48 rows at 1080p found 102 of 128 fast repeats in a
 # hybrid video from I and P frames, 64 rows 113, 90 rows (one pixel apart) 117
 MAX_BAND_ROWS = 96
+# but at least MAX_BAND_ROWS image rows where that fits in TALL_FRACTION of the way: each front is seen in more frames.
+# Bars fall 5 rows a frame at 240p24 (12% of the way is 19 rows: hybrid fast repeats 54 -> 115 of 128 with 48 rows)
+# and 15 at 720p25, where the 57 rows of 12% showed a legato outline in 2 or 3 frames above the glow and the hands
+# (hybrid 720p25 97 -> 128 of 128, 360p30 120 -> 127, 720p25 with a variable frame rate 96 -> 113)
+TALL_FRACTION = 0.3
 LINE_ROWS = 3  # the band rows next to the keys that tell whether a bar is on a key now
 BAND_FRACTION = 0.12  # band height as a fraction of the distance from the image top to the keys
 
@@ -102,7 +102,7 @@ class SamplePoints:
         width, height = geometry.image_size
         to_top = float(np.median(_key_line_rows(geometry)))
         usual_pixels = max(round(BAND_FRACTION * to_top), MIN_BAND_ROWS)
-        band_pixels = max(usual_pixels, min(LOW_RES_BAND_ROWS, round(LOW_RES_FRACTION * to_top)))
+        band_pixels = max(usual_pixels, min(MAX_BAND_ROWS, round(TALL_FRACTION * to_top)))
         n_rows = min(band_pixels, MAX_BAND_ROWS)
         glow_rows = max(LINE_ROWS, n_rows * usual_pixels // band_pixels // 5)
         row_mm = _mm_per_pixel_behind_keys(geometry) * band_pixels / n_rows

@@ -35,6 +35,10 @@ SPEED_AGREEMENT = 0.25  # fronts' speed is trusted within this share of the arri
 # when the speed is measured better). 3 left the first 2.9 s of a hybrid video without fronts from I and P frames
 FIRST_SPEEDS = 2
 MIN_DESCENT_ROWS = 3  # an arriving bar's front followed this far down the band gives a speed
+# a descent ends where the lowest bar row comes down this many frames' fall further than a bar falls: a hand 3 rows
+# above the keys under a bar just followed at the band's top gave a note 120 ms early (hybrid 27.mid at 360p30, band
+# of 71 rows). Not less: H.264 holds a front still for a frame or two at 240p24 before it moves on
+JUMP_FRAMES = 2.5
 # and, once the speed is known from fronts, shows a bar falling onto the key only if it came down at that speed within
 # this share: a hand reaching for a key also comes down its column (hybrid 1080p60, miditest 27: 6 false notes in 20 s)
 FOLLOW_SPEED_AGREEMENT = 0.5
@@ -262,6 +266,9 @@ class Tracker:
             self.arrival_paint[key] = band[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
             since = t - self.arrived_at[key]  # seen arriving in the sample before, and no lower than now
             falling = 0 < since <= max(1.5 * self.step, self.gap) and self.arrival_row[key] >= first
+            if falling and self._jumped(float(self.arrival_row[key]) - first, since):
+                falling = False
+                self.followed_at[key] = -np.inf  # the bar followed is still on its way: what is lower is not it
             if not falling:
                 self._end_descent(int(key))
                 self.descent[key, :2] = t, first
@@ -284,6 +291,18 @@ class Tracker:
             self.speeds.append(float((row0 - row1) / (t1 - t0)))
             self._measure_speed()
         self.descent[key] = np.nan
+
+    def _jumped(self, rows: float, seconds: float) -> bool:
+        """Whether the lowest bar row above a key came ``rows`` down in ``seconds``, more than JUMP_FRAMES frames' fall
+        further than a bar falls: a hand or glow at the keys appeared below the bar that was being followed. Until the
+        speed is known from fronts, only a jump over half the band: a first speed from arriving bars alone can be 3x
+        off, and taking every descent for a jump would keep it so (synthesia 27.mid at 1080p60 from I and P frames:
+        no note at all)."""
+        speed = self.rows_per_s
+        if speed is None:
+            return False
+        limit = speed * (seconds + JUMP_FRAMES * self.step) + 1.0
+        return rows > (limit if self.speed_from_fronts else max(limit, self.points.n_rows / 2))
 
     def _at_bar_speed(self, rows: float, seconds: float) -> bool:
         """Whether something that came ``rows`` down a key's column in ``seconds`` (more than 0: a descent spans two
@@ -330,7 +349,7 @@ class Tracker:
                 else:
                     self.front_at[key] = when
                     self.front_seen[key] = front.sightings
-                    if self.fixed_step:  # (every frame: the last front that reached the key starts its note)
+                    if self.fixed_step or self.gap > 1.5 * self.step:  # (else the last front that reached it starts)
                         self.next_fronts[key] = []
             elif note.is_own(when):
                 note.own_front(when, front.sightings, float(self.ended_at[key]))

@@ -297,6 +297,17 @@ def test_only_what_comes_down_at_the_bars_speed_falls_onto_a_key(
     assert _followed_at(early, 20, bar) == pytest.approx(2 / 30)
 
 
+def test_a_hand_below_a_bar_followed_at_the_band_top_is_not_that_bar(
+        synthesia: tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]]) -> None:
+    """A bar followed down the top of a tall band, then a hand at the keys, 3 rows up: the lowest bar row jumped
+    further than a bar falls. The bar is still on its way, so nothing has fallen onto the key yet (hybrid 27.mid at
+    360p30 with a 71-row band: a note 120 ms early); a descent at the bars' speed still counts."""
+    rows = SamplePoints.from_geometry(synthesia[1]).n_rows
+    bar = [rows - 4.0 - 9.0 * i for i in range(3)]  # 9 rows a frame at 30 fps: 270 rows/s
+    assert _followed_at(_tracker_with_speed(synthesia[1], 270.0), 20, [*bar, 3.0]) == -np.inf
+    assert _followed_at(_tracker_with_speed(synthesia[1], 270.0), 20, [*bar, bar[-1] - 9.0]) == pytest.approx(3 / 30)
+
+
 def test_a_key_dark_as_its_bar_ended_is_not_struck_again_by_glow(
         synthesia: tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]]) -> None:
     """A key lit again soon after it went dark under its bar is re-struck, unless its bar's tail arrived then: that

@@ -10,7 +10,8 @@ fraction of a frame) are one front; a front seen in MIN_SIGHTINGS frames (MANY_S
 shows each front in many of them) arrives when predicted: the median of its last sightings' predictions. Things
 that stand still (logos, glow, a gradient, a flaw in the empty look, what shows through a translucent bar)
 predict one frame later in each frame and never agree by themselves, and a front where one stood in the
-frame before is dropped so that they cannot join a falling one; sparks and hands do not keep falling at
+frame before is dropped so that they cannot join a falling one (an edge that first showed and then stood still
+for a few frames has that first sighting taken back); sparks and hands do not keep falling at
 the bars' speed for that long.
 """
 
@@ -23,7 +24,9 @@ from numpy.typing import NDArray
 
 MIN_SIGHTINGS = 3
 # where a front stays in the band for at least EXPECTED_FOR_MANY frames, it must be seen in MANY_SIGHTINGS of them:
-# a hand edge or an outline the encoder smeared lines up with a fall three times by chance more often in a tall band
+# a hand edge or an outline the encoder smeared lines up with a fall three times by chance more often in a tall band.
+# Not below 7: at 720p25 a front stays about 6.8 samples in the 96-row band, fewer show it where the frame rate varies
+# (4 sightings there lost 9 of 128 hybrid fast repeats)
 MANY_SIGHTINGS = 4
 EXPECTED_FOR_MANY = 7.0
 RECENT_SIGHTINGS = 5  # a front arrives when the median of its last sightings predicts

@@ -41,7 +41,8 @@ MAX_BAND_ROWS = 96
 # but at least MAX_BAND_ROWS image rows where that fits in TALL_FRACTION of the way: each front is seen in more frames.
 # Bars fall 5 rows a frame at 240p24 (12% of the way is 19 rows: hybrid fast repeats 54 -> 115 of 128 with 48 rows)
 # and 15 at 720p25, where the 57 rows of 12% showed a legato outline in 2 or 3 frames above the glow and the hands
-# (hybrid 720p25 97 -> 128 of 128, 360p30 120 -> 127, 720p25 with a variable frame rate 96 -> 113)
+# (hybrid 720p25 97 -> 128 of 128, 360p30 120 -> 127, 720p25 with a variable frame rate 96 -> 113; 123 with the
+# sightings asked for in bridge.falling_fronts)
 TALL_FRACTION = 0.3
 LINE_ROWS = 3  # the band rows next to the keys that tell whether a bar is on a key now
 BAND_FRACTION = 0.12  # band height as a fraction of the distance from the image top to the keys

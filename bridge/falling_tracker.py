@@ -37,7 +37,9 @@ FIRST_SPEEDS = 2
 MIN_DESCENT_ROWS = 3  # an arriving bar's front followed this far down the band gives a speed
 # a descent ends where the lowest bar row comes down this many frames' fall further than a bar falls: a hand 3 rows
 # above the keys under a bar just followed at the band's top gave a note 120 ms early (hybrid 27.mid at 360p30, band
-# of 71 rows). Not less: H.264 holds a front still for a frame or two at 240p24 before it moves on
+# of 71 rows; at 1080p60 from I and P frames, 3 times the fall since the sample before missed such a hand two frames
+# later). Not less: H.264 holds a front still for a frame or two at 240p24 before it moves on (2: 5 of 128 fast
+# repeats lost)
 JUMP_FRAMES = 2.5
 # and, once the speed is known from fronts, shows a bar falling onto the key only if it came down at that speed within
 # this share: a hand reaching for a key also comes down its column (hybrid 1080p60, miditest 27: 6 false notes in 20 s)

@@ -306,6 +306,13 @@ def test_a_hand_below_a_bar_followed_at_the_band_top_is_not_that_bar(
     bar = [rows - 4.0 - 9.0 * i for i in range(3)]  # 9 rows a frame at 30 fps: 270 rows/s
     assert _followed_at(_tracker_with_speed(synthesia[1], 270.0), 20, [*bar, 3.0]) == -np.inf
     assert _followed_at(_tracker_with_speed(synthesia[1], 270.0), 20, [*bar, bar[-1] - 9.0]) == pytest.approx(3 / 30)
+    # a first speed from arriving bars alone may be far off (here 9x too slow): only a jump over half the band counts
+    early = _tracker_with_speed(synthesia[1], 30.0)
+    early.speed_from_fronts = False
+    assert _followed_at(early, 20, bar) == pytest.approx(2 / 30)
+    early = _tracker_with_speed(synthesia[1], 30.0)
+    early.speed_from_fronts = False
+    assert _followed_at(early, 20, [*bar, 3.0]) == -np.inf
 
 
 def test_a_key_dark_as_its_bar_ended_is_not_struck_again_by_glow(

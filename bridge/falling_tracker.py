@@ -139,6 +139,7 @@ class Tracker:
         self.front_speeds: deque[float] = deque(maxlen=MAX_SPEEDS)  # and from fronts followed down: finer
         self.descent = np.full((n_keys, 4), np.nan)  # t and row where each arriving bar was first and last seen
         self.finished: list[TrackedNote] = []  # colours normalised
+        self.just_finished: dict[int, int] = {}  # per key whose note ended in this sample: its index in finished
         self.last_t = 0.0
         self.gap = 1 / 30  # seconds since the sample before
         self.recent_t: deque[float] = deque(maxlen=3)  # the times of the last samples, this one included
@@ -202,6 +203,7 @@ class Tracker:
             self._read(t, sample)
 
     def _read(self, t: float, sample: FrameSample) -> None:
+        self.just_finished = {}
         # a key is lit when its front or its back differs from its unlit look: fingers hide one of them
         key_dist = np.maximum(np.linalg.norm(sample.keys - self.key_ref, axis=1),
                               np.linalg.norm(sample.keys_back - self.key_back_ref, axis=1))
@@ -345,6 +347,9 @@ class Tracker:
                 self.front_speeds.append(front.speed)
                 self._measure_speed()
             note = self.open.get(key)
+            # (not where samples skip frames: there hands and glow made such fronts split held notes, hybrid 1080p60)
+            if note is None and not self.fixed_step and self._struck_before_release(key, front):
+                continue
             if note is None:
                 if key in self.next_fronts:  # samples that skip frames: more fronts reached the key since the last
                     self.next_fronts[key].append(front)
@@ -408,6 +413,23 @@ class Tracker:
         self.ended_at[key] = t
         if t > note.start:
             self.finished.append((note.start, t, key, note.colour.astype(np.float64)))
+            self.just_finished[key] = len(self.finished) - 1
+
+    def _struck_before_release(self, key: int, front: Front) -> bool:
+        """A front that reached the key before its note ended in this sample, well after the note started and in its
+        colour: the key was struck again there and released before this sample (a gap between two samples longer than
+        the last note of a run: the note is split, as a re-strike seen while the key was lit)."""
+        index = self.just_finished.get(key)
+        if index is None:
+            return False
+        start, end, _, colour = self.finished[index]
+        same_bar = _cosine(colour, front.colour) > self.settings.same_bar_cosine
+        if not (same_bar and start + MIN_REPEAT_S <= front.arrival < end):
+            return False
+        self.finished[index] = (start, front.arrival, key, colour)
+        self.finished.append((front.arrival, end, key, colour))
+        self.just_finished[key] = len(self.finished) - 1
+        return True
 
     def _close_all(self, t: float) -> None:
         for key in list(self.open):

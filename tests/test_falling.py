@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from bridge.errors import CalibrationError, VideoError
 from bridge.falling import FallingResult, is_falling_notes_video, part_colour_names, transcribe_falling
+from bridge.falling_fronts import Front
 from bridge.falling_parts import cluster_parts
 from bridge.falling_sampling import SamplePoints
 from bridge.falling_tracker import FallingSettings, Tracker, _front_above_dip
@@ -313,6 +314,22 @@ def test_a_hand_below_a_bar_followed_at_the_band_top_is_not_that_bar(
     early = _tracker_with_speed(synthesia[1], 30.0)
     early.speed_from_fronts = False
     assert _followed_at(early, 20, [*bar, 3.0]) == -np.inf
+
+
+def test_a_front_that_reached_the_key_before_its_note_ended_in_this_sample_struck_it(
+        synthesia: tuple[list[Frame], KeyboardGeometry, list[Note], dict[str, Any]]) -> None:
+    """Up to 100 ms between two frames (a variable frame rate at 25 fps): the last strike of a run 60 ms apart reached
+    the key at 3.796 s, and the key was dark by the next frame at 3.834 s. The note that ended there is split at that
+    front (in its colour, 40 ms or more after it started), as if the key had been seen lit after it (synthesia
+    720p25: the run's last strike was lost)."""
+    colour = np.array([0.2, 0.8, 0.3])
+    for arrival, paint, split in ((3.796, colour, True), (3.760, colour, False), (3.796, np.array([0.8, 0.1, 0.2]), False)):
+        tracker = _tracker_with_speed(synthesia[1], 270.0)
+        tracker.finished, tracker.just_finished = [(3.737, 3.834, 20, colour)], {20: 0}
+        front = Front(arrival, arrival, 4, 3.7, 10.0, paint.astype(np.float32), 3.6, 40.0)
+        assert tracker._struck_before_release(20, front) == split
+        starts = [start for start, *_ in tracker.finished]
+        assert starts == ([3.737, arrival] if split else [3.737])
 
 
 def test_a_key_dark_as_its_bar_ended_is_not_struck_again_by_glow(

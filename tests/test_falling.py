@@ -322,8 +322,8 @@ def test_a_front_that_reached_the_key_before_its_note_ended_in_this_sample_struc
     the key at 3.796 s, and the key was dark by the next frame at 3.834 s. The note that ended there is split at that
     front (in its colour, 40 ms or more after it started), as if the key had been seen lit after it (synthesia
     720p25: the run's last strike was lost)."""
-    colour = np.array([0.2, 0.8, 0.3])
-    for arrival, paint, split in ((3.796, colour, True), (3.760, colour, False), (3.796, np.array([0.8, 0.1, 0.2]), False)):
+    colour, other = np.array([0.2, 0.8, 0.3]), np.array([0.8, 0.1, 0.2])
+    for arrival, paint, split in ((3.796, colour, True), (3.760, colour, False), (3.796, other, False)):
         tracker = _tracker_with_speed(synthesia[1], 270.0)
         tracker.finished, tracker.just_finished = [(3.737, 3.834, 20, colour)], {20: 0}
         front = Front(arrival, arrival, 4, 3.7, 10.0, paint.astype(np.float32), 3.6, 40.0)

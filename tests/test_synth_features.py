@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks import benchmark_set
 from benchmarks.realism import crop_synthetic, measure
+from bridge.errors import VmbError
 from bridge.geometry import KeyLayout, apply_homography
 from bridge.midi import read_midi
 from bridge.model import file_sha256
@@ -148,6 +149,39 @@ def test_bars_fall_in_the_keyboard_perspective_and_meet_the_key_when_it_sounds()
     x, y = apply_homography(scene.homography, np.array([[centre, FELT_Y_MM - 1.2 * speed]]))[0]
     pixel = first[round(y), round(x)].astype(int)
     assert np.abs(pixel - colour).max() < 40
+
+
+def _whites_in_bar(look: str, times: list[float]) -> list[int]:
+    """White pixels (a note name) in the bar of a 2 s note starting at 1 s, at ``times``, from its front back to a
+    few mm above the felt (held keeps the name there while the note sounds)."""
+    seed = next(s for s in range(300) if not (p := sample_style("synthesia", s)).fade_in_s and not p.title
+                and not p.watermark and p.bar_look == "solid")
+    notes = [Note(1.0, 3.0, 64, 90)]
+    config = RenderConfig(style="synthesia", seed=seed, size=(1280, 720), fps=10, duration=2.0, note_names=look)
+    scene, frames, _ = render_frames(notes, config)
+    from bridge.synth.bars import FELT_Y_MM, bar_span_mm
+    speed = bar_span_mm(scene.homography, scene.layout) / 2.5
+    left, right = scene.layout.x_range_mm(64)
+    counts = []
+    for t, image in zip(scene.timestamps, frames, strict=True):
+        if any(abs(t - wanted) < 1e-6 for wanted in times):
+            front = FELT_Y_MM - max(1.0 - t, 0.0) * speed
+            corners = apply_homography(scene.homography, np.array([[left, front - 2.0], [right, front - 40.0]]))
+            (x0, y0), (x1, y1) = np.rint(corners).astype(int)
+            counts.append(int((image[y1:y0, x0:x1].min(axis=2) > 200).sum()))
+    return counts
+
+
+def test_note_names_are_written_near_the_bars_front() -> None:
+    """vmb synth --note-names: the note's name in white near its bar's front; leading moves it with the front (into
+    the keyboard once the note starts), held keeps it above the keys while the note sounds."""
+    before, sounding = _whites_in_bar("leading", [0.5, 1.5])
+    assert before > 20 and sounding == 0
+    before, sounding = _whites_in_bar("held", [0.5, 1.5])
+    assert before > 20 and sounding > 20
+    assert _whites_in_bar("", [0.5, 1.5]) == [0, 0]
+    with pytest.raises(VmbError, match="note-name look"):
+        RenderConfig(style="synthesia", note_names="above")
 
 
 def test_benchmark_item_renders_byte_for_byte_the_same(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Synthesia-style overlays: falling note bars with glow and particles, fades, a title card and a watermark.
+"""Synthesia-style overlays: falling note bars with glow, particles and note names, fades, a title card and a
+watermark.
 
 Bars live on the keyboard plane extended behind the keys (negative y in mm), so a tilted or rolled
 camera sees them in the same perspective as the keys. A bar reaches the felt strip when its note starts.
@@ -12,7 +13,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from bridge.geometry import KeyLayout, apply_homography
+from bridge.geometry import NOTE_NAMES, KeyLayout, apply_homography
 from bridge.synth.scene import LOOK_AHEAD_S
 from bridge.synth.style import BGR, StyleParams
 from bridge.synth.surfaces import scale_colour
@@ -24,6 +25,8 @@ FELT_Y_MM = -6.0
 PARTICLE_SECONDS = 0.7
 N_PARTICLES = 7
 GLOW_LEVELS = 8
+NAME_WIDTH = 0.6  # a note name's width as a share of its bar's (a sharp's two characters shrink to fit)
+NAME_MARGIN = 0.25  # its gap to the bar's front, as a share of the bar's width
 
 
 def bar_span_mm(homography: NDArray[np.float64], layout: KeyLayout) -> float:
@@ -46,6 +49,7 @@ class BarPainter:
         self.ends = np.array([notes[i].end for i in inside], np.float64)
         self.ranges = np.array([layout.x_range_mm(notes[i].pitch) for i in inside], np.float64).reshape(-1, 2)
         self.hands = np.array([hand_of_note[i] for i in inside], np.int8)
+        self.names = [NOTE_NAMES[notes[i].pitch % 12] for i in inside]
         self.homography, self.style = homography, style
         self.speed = bar_span_mm(homography, layout) / BAR_SECONDS  # mm per second
         self.colours = (style.left_bar_colour, style.right_bar_colour)
@@ -70,6 +74,9 @@ class BarPainter:
             self._bar(target, quad, self.colours[int(self.hands[due[k]])])
         if target is not img:
             cv2.addWeighted(target, 0.7, img, 0.3, 0.0, dst=img)
+        if self.style.note_names:
+            for index in due:
+                self._name(img, int(index), t)
         sounding = due[self.starts[due] <= t]
         for index in sounding:
             self._hit(img, int(index), t)
@@ -84,6 +91,31 @@ class BarPainter:
         else:
             cv2.fillPoly(img, [fixed], colour, cv2.LINE_AA, shift=4)
         cv2.polylines(img, [fixed], True, scale_colour(colour, 0.5), 1, cv2.LINE_AA, shift=4)
+
+    def _name(self, img: Image, index: int, t: float) -> None:
+        """The note's name in white near its bar's front, hidden behind the keyboard once it passes the felt."""
+        ahead = self.starts[index] - t
+        front = FELT_Y_MM - (max(ahead, 0.0) if self.style.note_names == "held" else ahead) * self.speed
+        end = FELT_Y_MM - (self.ends[index] - t) * self.speed
+        left, right = self.ranges[index, 0] + 0.8, self.ranges[index, 1] - 0.8
+        (x0, y0), (x1, _), (_, y_end), (_, felt) = apply_homography(self.homography, np.array(
+            [[left, front], [right, front], [left, end], [(left + right) / 2, FELT_Y_MM]]))
+        width = abs(x1 - x0)
+        name = self.names[index]
+        scale = NAME_WIDTH * width / max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)[0][0]
+                                         for text in ("C", name))
+        thickness = max(1, round(1.5 * scale))
+        (text_w, text_h), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        base = y0 - NAME_MARGIN * width
+        if y0 - y_end < text_h + 2 * NAME_MARGIN * width or base - text_h - thickness >= felt:
+            return  # the bar is too short for it, or it is behind the keyboard
+        x = round((x0 + x1) / 2 - text_w / 2)
+        top, bottom = max(round(base - text_h) - thickness - 1, 0), min(round(base) + thickness + 1, img.shape[0])
+        first_hidden = int(np.clip(np.ceil(felt), top, bottom))
+        hidden = img[first_hidden:bottom, max(x, 0):x + text_w + 1].copy()
+        cv2.putText(img, name, (x, round(base)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
+                    cv2.LINE_AA)
+        img[first_hidden:bottom, max(x, 0):x + text_w + 1] = hidden
 
     def _hit(self, img: Image, index: int, t: float) -> None:
         x_mm = float(self.ranges[index].mean())

@@ -18,6 +18,7 @@ BGR = tuple[int, int, int]
 KEY_TONES: dict[str, BGR] = {"bright": (246, 246, 244), "ivory": (222, 238, 246), "yellowed": (192, 222, 236)}
 CASE_FINISHES = ("gloss", "wood", "matte")
 BAR_LOOKS = ("solid", "translucent", "gradient")
+NOTE_NAME_LOOKS = ("leading", "held")  # a bar's note name moves with its front / stays above the keys while it sounds
 BRANDS = ("HARMONIA", "STELLAR", "KLANGWERK", "AURELIO", "NORDHAUS", "VELLUTO", "ORPHEA", "MERIDIAN")
 
 
@@ -64,6 +65,7 @@ class StyleParams:
     motion_blur: bool = True
     max_bitrate_kbps: int = 6000
     bar_look: str = "solid"
+    note_names: str = ""  # note names written in the bars: "" none, or one of NOTE_NAME_LOOKS
     glow: bool = False
     particles: bool = False
     fade_in_s: float = 0.0

@@ -25,6 +25,7 @@ from bridge.scoring import Scores, match_onsets, score
 from bridge.sources import VideoFileSource
 from bridge.synth.bars import fade_gain
 from bridge.synth.render import RenderConfig, render_to_files, true_geometry
+from bridge.synth.style import NOTE_NAME_LOOKS
 from bridge.types import KeyboardGeometry, Note
 
 TITLE = "Falling-notes videos (synthesia and hybrid renders)"
@@ -214,6 +215,31 @@ def reference_frames_table(workdir: Path, fast_clips: Sequence[Clip]) -> list[st
     return lines
 
 
+def note_names_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
+    """The ordinary clips again with each note's name written in its bar (RenderConfig.note_names), the looks taken
+    in turn: onset and onset+offset F1 and the hand split, note-weighted, and the worst clip."""
+    lines = ["With note names written in the bars (`vmb synth --note-names`: white letters near each bar's front; "
+             f"the clips above, {' and '.join(NOTE_NAME_LOOKS)} in turn; note-weighted):", "",
+             "| style | notes | onset F1 (50 ms) | onset+offset F1 | hands right | worst clip (onset F1) |",
+             "|---|---|---|---|---|---|"]
+    for style in ("synthesia", "hybrid"):
+        rows, names = [], []
+        for i, midi in enumerate(midis):
+            width, height, fps = FORMATS[i % len(FORMATS)]
+            look = NOTE_NAME_LOOKS[i % len(NOTE_NAME_LOOKS)]
+            config = RenderConfig(style=style, seed=i, size=(width, height), fps=fps, start=0.0, duration=SECONDS,
+                                  note_names=look)
+            rows.append(evaluate_clip(render_clip(workdir, f"{style}_{midi.stem}_names", read_midi(midi).notes,
+                                                  config)))
+            names.append(f"{midi.name} {height}p{fps} {look}")
+        weights = [r["n_ref"] for r in rows]
+        mean = {k: float(np.average([r[k] for r in rows], weights=weights)) for k in ("onset", "onset_offset", "hands")}
+        worst = int(np.argmin([r["onset"] for r in rows]))
+        lines.append(f"| {style} | {sum(weights):.0f} | {mean['onset']:.3f} | {mean['onset_offset']:.3f} | "
+                     f"{mean['hands']:.3f} | {names[worst]}: {rows[worst]['onset']:.3f} |")
+    return lines
+
+
 FULL_HD_PIECES = ("5", "10", "21", "23", "27")  # miditest files rendered at 1920x1080@60 (seed: their index)
 
 
@@ -287,6 +313,7 @@ def run(workdir: Path) -> list[str]:
         lines.append(f"| **{style}** | all (note-weighted) | | | {weights.sum():.0f} | **{mean['onset']:.3f}** | "
                      f"**{mean['onset_offset']:.3f}** | **{mean['hands']:.3f}** | "
                      f"{sum(r['false_in_fades'] for r in rows):.0f} | |")
+    lines += ["", *note_names_table(workdir, midis)]
     lines += ["", *repeats_table(workdir)]
     notes = read_midi(midis[0]).notes
     clip = render_clip(workdir, "speed_1080p60", notes, RenderConfig(style="synthesia", seed=3, size=(1920, 1080),

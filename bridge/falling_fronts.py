@@ -51,6 +51,18 @@ TAKE_BACK_AFTER = 3
 # end of the bar before, not a much brighter bar
 BRIGHTER_BELOW = 1.5
 BELOW_ROWS = (2, 6)
+# note names written in the bars (white letters near each bar's front, moving with it): a letter's lower edge is
+# darker below (the bar itself, or H.264's undershoot next to a white stroke) and falls at the bars' speed, and split
+# every note it reached a key in (onset F1 0.83 synthesia, 0.87 hybrid). Where the rows above an edge are
+# WHITER_THAN_BAR whiter than the bar they lie in (their least channel higher: a letter, not glow of the bar's own
+# hue), the row below must also be darker than the bar's own brightness (its median over LABEL_MM above the edge,
+# while the bar lasts), as an outline between two bars or the background is; WHITE_LETTER whiter, it is a letter
+# whatever lies below (H.264 undershoots by a fifth under a white stroke in translucent bars). Not for every edge:
+# glow at the keys brightens the rows above a faint translucent outline, and the darkness rule alone lost 2 of 128
+# hybrid fast repeats at 720p30
+WHITER_THAN_BAR = 0.05
+WHITE_LETTER = 0.15
+LABEL_MM = 25.0  # a letter about as tall as a white key is wide, with the bar's margin below it
 
 FloatArray = NDArray[np.float32]
 
@@ -120,29 +132,75 @@ class _Edge:
 
 
 def find_fronts(dist: NDArray[np.float32] | NDArray[np.float64], luma: NDArray[np.float32] | NDArray[np.float64],
-                threshold: float, ratio: float) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+                threshold: float, ratio: float, band: FloatArray | None = None,
+                label_rows: int = 0) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_]]:
     """Bar fronts in a band (row 0 next to the keys): rows where, going up the column, bar starts (the median
     of three rows of ``dist[K, R]``, each cell's distance from its empty look, above ``threshold``) above a row
     whose ``luma[K, R]`` (brightness change from the empty look) is under ``ratio`` times the bar's, and no
     much brighter rows a little further down (BRIGHTER_BELOW). Luma,
     not colour: video keeps colour at half resolution, so a thin dark line between two bars keeps their colour
-    and shows only in brightness. Returns the keys and the sub-row positions of the edges, where the luma
-    crosses half the bar's (the middle of an outline between two touching bars)."""
+    and shows only in brightness. Returns the keys and the sub-row positions of the edges, where the luma crosses
+    half the bar's (the middle of an outline between two touching bars), and which of them are the lower edges of
+    letters written in the bars (:func:`_letters`; only given the band's normalised colours ``band[K, R, 3]`` and
+    ``label_rows``, the rows LABEL_MM spans): no fronts, but edges that may stand still (a watermark behind a
+    translucent bar looks like letters)."""
     n_rows = dist.shape[1]
     if n_rows < 5:
-        return np.zeros(0, np.intp), np.zeros(0)
+        return np.zeros(0, np.intp), np.zeros(0), np.zeros(0, bool)
     level = _median_of_next3(luma)  # rows r..r+2 for r = 1..R-3
     rise = (_median_of_next3(dist) > threshold) & (luma[:, :-3] < ratio * level)  # row r-1 darker
     rise &= ~(_brightest_below(luma[:, :-3]) > BRIGHTER_BELOW * level)
     rise[:, 1:] &= ~rise[:, :-1]  # the lowest row of a rise (an anti-aliased edge rises over two rows)
     keys, index = np.nonzero(rise)
+    letters = np.zeros(len(keys), bool)
+    if band is not None and label_rows > 0 and len(keys):
+        letters = _letters(dist, luma, band, keys, index, threshold, ratio, label_rows)
     half = np.maximum(level[keys, index], level[keys, np.minimum(index + 1, level.shape[1] - 1)]) / 2
     # the crossing lies between row r-1 and r+1 (a median of three is bar one row before the bar starts)
     upper = np.minimum(index[:, None] + np.arange(1, 4), n_rows - 1)
     lower = index + np.argmax(luma[keys[:, None], upper] >= half[:, None], axis=1)
     low, high = luma[keys, lower], luma[keys, lower + 1]
     within = np.clip((half - low) / np.maximum(high - low, 1e-6), 0.0, 1.0)
-    return keys.astype(np.intp), lower + within.astype(np.float64)
+    return keys.astype(np.intp), lower + within.astype(np.float64), letters
+
+
+def _letters(dist: NDArray[np.float32] | NDArray[np.float64], luma: NDArray[np.float32] | NDArray[np.float64],
+             band: FloatArray, keys: NDArray[np.intp], index: NDArray[np.intp], threshold: float, ratio: float,
+             label_rows: int) -> NDArray[np.bool_]:
+    """Which rises (``keys``, ``index``: the darker row under each) are a letter's lower edge: the three rows above
+    are whiter than the bar (WHITER_THAN_BAR), and the row under them is not darker than ``ratio`` times the bar's
+    own brightness over ``label_rows`` above it (while the bar lasts; its first three rows always count)."""
+    last = dist.shape[1] - 1
+    column = keys[:, None]
+    rows = np.minimum(index[:, None] + 1 + np.arange(max(label_rows, 3)), last)
+    in_bar = np.cumprod(dist[column, rows] > threshold, axis=1).astype(bool)
+    in_bar[:, :3] = True
+    cells = band[column, rows]
+    above = cells[:, :3].mean(axis=1)
+    # no whiter than the bar's least white row past its first (a bound of its median: 3 rows or more): no whiter
+    # than the bar. Most edges; the medians cost more (the first row is often the front's dim, anti-aliased one)
+    lowest = np.where(in_bar[:, 1:], cells[:, 1:].min(axis=2), np.inf).min(axis=1)
+    letters = np.zeros(len(keys), bool)
+    maybe = np.flatnonzero(above.min(axis=1) - lowest > WHITER_THAN_BAR)
+    if len(maybe):
+        # the bar's median colour and brightness (luma as a fourth channel: one median)
+        body = median_where(np.concatenate([cells[maybe], luma[column, rows][maybe, :, None]], axis=2),
+                            in_bar[maybe, :, None])
+        whiteness = above[maybe].min(axis=1) - body[:, :3].min(axis=1)
+        darker = luma[keys[maybe], index[maybe]] < ratio * body[:, 3]
+        letters[maybe] = (whiteness > WHITER_THAN_BAR) & ~darker | (whiteness > WHITE_LETTER)
+    return letters
+
+
+def median_where(values: NDArray[np.float32] | NDArray[np.float64],
+                  valid: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """The median along axis 1 of ``values`` where ``valid`` (broadcast to them; at least one per row): of each
+    row's cells, those of one bar."""
+    ordered = np.sort(np.where(valid, values, np.inf), axis=1)  # the invalid ones last
+    count = valid.sum(axis=1, keepdims=True)
+    low = np.take_along_axis(ordered, (count - 1) // 2, axis=1)
+    high = np.take_along_axis(ordered, count // 2, axis=1)
+    return np.asarray((low + high)[:, 0] / 2, dtype=np.float64)
 
 
 def dip_luma(luma: NDArray[np.float32] | NDArray[np.float64], keys: NDArray[np.intp],
@@ -194,7 +252,7 @@ class FrontTracker:
 
     def see(self, t: float, keys: NDArray[np.intp], edges: NDArray[np.float64], band: FloatArray,
             rows_per_s: float, step: float, gap: float | None = None,
-            dips: NDArray[np.float64] | None = None) -> None:
+            dips: NDArray[np.float64] | None = None, letters: NDArray[np.bool_] | None = None) -> None:
         """Add the fronts found in the frame at ``t`` (``band[K, R, 3]``: its normalised band); ``step`` is the
         video's frame interval, ``gap`` the time since the frame seen before (``step`` when every frame is seen);
         ``dips``: :func:`dip_luma` of each front (a front where one stood before but darker below it is new)."""
@@ -211,13 +269,17 @@ class FrontTracker:
         still_rows = max(STILL_ROWS, STILL_SHARE * fall) if every_frame(gap, step) else STILL_ROWS
         still_check = fall > 2 * still_rows  # else falling fronts look still
         below = [0.0] * len(keys) if dips is None else dips.tolist()
-        for key, edge, arrival, dip in zip(keys.tolist(), edges.tolist(), arrivals.tolist(), below, strict=True):
+        lettered = [False] * len(keys) if letters is None else letters.tolist()
+        for key, edge, arrival, dip, letter in zip(keys.tolist(), edges.tolist(), arrivals.tolist(), below, lettered,
+                                                   strict=True):
             near = [b for b in before.get(key, ()) if abs(edge - b.row) <= still_rows]
             current = _Edge(edge, dip)
             self.before.setdefault(key, []).append(current)
             stood = next((b for b in near if dip > b.dip - DARKER), None) if still_check else None
             if stood is not None:  # an edge of what stands behind a translucent bar, a logo, a resting hand
                 self._stood_still(key, current, stood)
+                continue
+            if letter:
                 continue
             known = self.fronts[key]
             # the front whose arrival it predicts best: a stray sighting that started a front of its own beside a

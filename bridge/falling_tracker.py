@@ -16,13 +16,22 @@ samples, and a key that changed between two samples changed, most likely, halfwa
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bridge.falling_fronts import Front, FrontTracker, dip_luma, every_frame, find_fronts
+from bridge.falling_fronts import (
+    LABEL_MM,
+    Front,
+    FrontTracker,
+    dip_luma,
+    every_frame,
+    find_fronts,
+    median_where,
+)
 from bridge.falling_glow import LUMA, GlowWatch, Sounding
 from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePoints
 from bridge.falling_tails import TailTracker
@@ -122,6 +131,7 @@ class Tracker:
         self.best: FrameSample | None = None
         self.open: dict[int, _OpenNote] = {}
         self.fronts = FrontTracker(n_keys, points.hit_row)
+        self.label_rows = math.ceil(LABEL_MM / points.row_mm)  # how far up the band a letter in a bar reaches
         self.tails = TailTracker(n_keys, points.hit_row)
         self.front_at = np.full(n_keys, -np.inf)  # when the last front reached each key that was not sounding
         self.front_seen = np.zeros(n_keys, np.int64)  # and in how many samples that front was seen
@@ -130,7 +140,6 @@ class Tracker:
         self.followed_at = np.full(n_keys, -np.inf)  # when a bar was last seen falling down each key's band
         self.bar_due = np.full(n_keys, -np.inf)  # when the bar last seen arriving reaches each key
         self.arrived_at = np.full(n_keys, -np.inf)
-        self.arrival_colour = np.zeros((n_keys, 3), np.float32)  # minus the empty look
         self.arrival_paint = np.zeros((n_keys, 3), np.float32)  # as seen
         self.arrival_row = np.full(n_keys, -1)
         self.glow_front = np.full(n_keys, -1)  # the front of a bar above a dip, per key, in the last frame
@@ -212,7 +221,7 @@ class Tracker:
         bar_rows = band_dist > self.settings.bar_threshold
         at_line = bar_rows[:, :LINE_ROWS].sum(axis=1) >= 2
         line_bar = band_diff[:, :LINE_ROWS].sum(axis=1) / LINE_ROWS  # their mean (np.mean costs more in overhead)
-        self._note_arrivals(t, bar_rows, band_dist, band_diff, sample.band)
+        self._note_arrivals(t, bar_rows, band_dist, sample.band)
         lit = key_dist > self.settings.lit_threshold
         self.tails.see(t, bar_rows, self.rows_per_s)
         if not self.readable:  # the first sample read (after the looks were learned, a fade or a cut)
@@ -249,7 +258,7 @@ class Tracker:
         self._follow(sample, key_dist, band_dist, band_diff, bar_rows, t)
 
     def _note_arrivals(self, t: float, bar_rows: NDArray[np.bool_], band_dist: FloatArray,
-                       band_diff: NDArray[np.float32], band: NDArray[np.float32]) -> None:
+                       band: NDArray[np.float32]) -> None:
         """Remember, per key, when a bar was last seen above an empty line, its colour and how fast it falls."""
         above = band_dist[:, LINE_ROWS:].max(axis=1)
         # a bar above and (almost) nothing at the keys yet: glow from a neighbour may tint the line a little
@@ -263,11 +272,11 @@ class Tracker:
         self.glow_front = glow_front
         fronts[over_glow] = glow_front[over_glow]
         arriving |= over_glow
-        for key in np.flatnonzero(arriving):
+        keys = np.flatnonzero(arriving)
+        if len(keys):
+            self.arrival_paint[keys] = self._bar_colours(keys, fronts[keys], bar_rows, band)
+        for key in keys:
             first = int(fronts[key])
-            inside = min(first + ARRIVAL_ROWS // 2 + 1, bar_rows.shape[1] - ARRIVAL_ROWS)  # past the bar's outline
-            self.arrival_colour[key] = band_diff[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
-            self.arrival_paint[key] = band[key, inside: inside + ARRIVAL_ROWS].mean(axis=0)
             since = t - self.arrived_at[key]  # seen arriving in the sample before, and no lower than now
             falling = 0 < since <= max(1.5 * self.step, self.gap) and self.arrival_row[key] >= first
             if falling and self._jumped(float(self.arrival_row[key]) - first, since):
@@ -287,6 +296,20 @@ class Tracker:
         for key in np.flatnonzero(~arriving & ~np.isnan(self.descent[:, 0])):
             self._end_descent(int(key))
         self.arrival_row[~arriving] = -1
+
+    def _bar_colours(self, keys: NDArray[np.intp], fronts: NDArray[np.intp], bar_rows: NDArray[np.bool_],
+                     band: FloatArray) -> FloatArray:
+        """The (normalised) colour of the bars arriving at ``keys`` with their fronts at ``fronts``: the median of
+        their rows past the outline over twice the rows a note name in a bar spans (it covers less than half of
+        them; 3 rows, their mean, made a third part of whitish notes in a 240p hybrid video), or up to the bar's end
+        (at least ARRIVAL_ROWS rows)."""
+        n_rows = bar_rows.shape[1]
+        inside = np.minimum(fronts + ARRIVAL_ROWS // 2 + 1, n_rows - ARRIVAL_ROWS)
+        reach = inside[:, None] + np.arange(max(ARRIVAL_ROWS, 2 * self.label_rows))
+        rows = np.minimum(reach, n_rows - 1)
+        in_bar = np.cumprod(bar_rows[keys[:, None], rows], axis=1).astype(bool) & (reach < n_rows)
+        in_bar[:, :ARRIVAL_ROWS] = True
+        return median_where(band[keys[:, None], rows], in_bar[:, :, None]).astype(np.float32)
 
     def _end_descent(self, key: int) -> None:
         """An arriving bar's front was followed down from one row to another: a bar speed (rows per second)."""
@@ -338,8 +361,9 @@ class Tracker:
         self.fronts.expect((self.points.n_rows - self.points.hit_row) / (speed * self.sample_interval),
                            all_frames=every_frame(self.sample_interval, self.step))
         luma = np.abs(band_diff[busy] @ LUMA)
-        keys, edges = find_fronts(band_dist[busy], luma, self.settings.bar_threshold, self.settings.front_ratio)
-        self.fronts.see(t, busy[keys], edges, band, speed, self.step, self.gap, dip_luma(luma, keys, edges))
+        keys, edges, letters = find_fronts(band_dist[busy], luma, self.settings.bar_threshold,
+                                           self.settings.front_ratio, band[busy], self.label_rows)
+        self.fronts.see(t, busy[keys], edges, band, speed, self.step, self.gap, dip_luma(luma, keys, edges), letters)
         self.next_fronts = {}
         for key, front in self.fronts.arrived(t + self.step / 2):  # the frame nearest its arrival shows it
             when = front.arrival

@@ -18,6 +18,7 @@ from bridge.falling_fronts import (
     dip_luma,
     find_fronts,
 )
+from bridge.falling_glow import LUMA
 from bridge.sources import VideoFileSource
 from bridge.synth.render import RenderConfig, render_to_files, true_geometry
 from bridge.types import Note
@@ -25,7 +26,7 @@ from bridge.types import Note
 
 def _fronts(column: list[float]) -> list[float]:
     values = np.array([column])
-    keys, edges = find_fronts(values, values, 0.3, 0.85)
+    keys, edges, _ = find_fronts(values, values, 0.3, 0.85)
     assert keys.tolist() == [0] * len(edges)
     return [round(float(e), 2) for e in edges]
 
@@ -46,6 +47,52 @@ def test_the_middle_of_a_gradient_bar_is_no_front() -> None:
     assert _fronts([1, 1, 1, 1, 1, 1, 0.5, 0.6, 0.65, 0.65, 0.65, 0.65, 0.65, 0, 0]) == []
     assert _fronts([0.65, 0.65, 0.65, 0.65, 0.3, 1, 1, 1, 1, 0.65, 0.65]) == [4.29]  # the next bar's outline is one
     assert _fronts([0.8, 0.8, 0.8, 0, 0, 0.6, 0.6, 0.6, 0.6, 0.6]) == [4.5]  # so is a bar a little darker
+
+
+BLUE_BAR = (0.9, 0.57, 0.2)  # normalised BGR: white keys 1, black keys 0
+
+
+def _lettered(column: list[tuple[float, float, float]]) -> list[tuple[float, bool]]:
+    """Fronts (row, whether a letter's lower edge) of one key's band of normalised colours over an empty look of 0."""
+    band = np.array([column], np.float32)
+    luma = np.abs(band @ LUMA)
+    keys, edges, letters = find_fronts(np.linalg.norm(band, axis=2), luma, 0.3, 0.85, band, label_rows=12)
+    assert keys.tolist() == [0] * len(edges)
+    return [(round(float(e), 1), bool(letter)) for e, letter in zip(edges, letters, strict=True)]
+
+
+def test_the_lower_edge_of_a_white_letter_in_a_bar_is_no_front() -> None:
+    """A note name in white inside a bar: below a stroke's lower edge lies the bar itself, a letter. A stroke blurred
+    into the bar is only a little whiter than it: a letter where the row below is no darker than the bar's own
+    brightness. A bar's front, the outline between two bars, and an outline under rows that glow in the bar's hue
+    (a little whiter too) are fronts."""
+    bar, white, empty = BLUE_BAR, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0)
+    blurred = (0.95, 0.8, 0.3)  # brighter, least channel 0.1 up
+    glow = tuple(min(1.3 * c, 1.0) for c in BLUE_BAR)  # least channel 0.06 up
+    outline = tuple(0.8 * c for c in BLUE_BAR)  # a faint one (translucent bars)
+    strokes = [empty] * 3 + [bar] * 6 + [white] * 2 + [bar] * 3 + [white] * 2 + [bar] * 14
+    assert _lettered(strokes) == [(2.5, False), (8.0, True), (13.0, True)]
+    assert _lettered([empty] * 3 + [bar] * 6 + [blurred] * 3 + [bar] * 18) == [(2.5, False), (7.0, True)]
+    assert _lettered([empty] * 3 + [bar] * 6 + [outline] + [glow] * 3 + [bar] * 17) == [(2.5, False), (8.0, False)]
+    assert _lettered([empty] * 3 + [bar] * 6 + [outline] + [bar] * 20) == [(2.5, False), (9.0, False)]
+    band = np.array([strokes], np.float32)  # without the band's colours, no edge is taken for a letter
+    assert not find_fronts(np.linalg.norm(band, axis=2), np.abs(band @ LUMA), 0.3, 0.85)[2].any()
+
+
+def test_letter_edges_make_no_front_but_may_stand_still() -> None:
+    """A letter's edge falling with its bar never arrives as a front; an edge standing where a letter's stood in the
+    sample before (a watermark behind a translucent bar looks like letters in some samples) is not a new front."""
+    tracker = FrontTracker(1, hit_row=-2.0)
+    band = np.ones((1, 40, 3), np.float32)
+    arrived = []
+    for i in range(8):
+        t = 1.0 + i / 30
+        tracker.see(t, np.array([0]), np.array([30.0 - 3.0 * i]), band, 90.0, 1 / 30, letters=np.array([True]))
+        arrived += tracker.arrived(t)
+    assert arrived == [] and tracker.waiting == set()
+    for i, letter in enumerate([True, False, False, False]):
+        tracker.see(2.0 + i / 30, np.array([0]), np.array([20.0]), band, 90.0, 1 / 30, letters=np.array([letter]))
+    assert tracker.waiting == set()
 
 
 def _tracker_sees(rows_at: list[tuple[float, float]], speed: float = 100.0,

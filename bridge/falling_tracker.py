@@ -37,6 +37,7 @@ from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePo
 from bridge.falling_tails import TailTracker
 
 ARRIVAL_ROWS = 3  # rows of an arriving bar whose colour it is known by
+PALER_ROW = 0.15  # a row of an arriving bar this much paler than the bar (bridge.falling_tracker._bar_colours)
 FRONT_ROWS = 6  # rows of bar that make a bar's front above glow at the keys
 MAX_SPEEDS = 200
 SPEED_AGREEMENT = 0.25  # fronts' speed is trusted within this share of the arriving bars' speed
@@ -299,17 +300,26 @@ class Tracker:
 
     def _bar_colours(self, keys: NDArray[np.intp], fronts: NDArray[np.intp], bar_rows: NDArray[np.bool_],
                      band: FloatArray) -> FloatArray:
-        """The (normalised) colour of the bars arriving at ``keys`` with their fronts at ``fronts``: the median of
-        their rows past the outline over twice the rows a note name in a bar spans (it covers less than half of
-        them; 3 rows, their mean, made a third part of whitish notes in a 240p hybrid video), or up to the bar's end
-        (at least ARRIVAL_ROWS rows)."""
+        """The (normalised) colour of the bars arriving at ``keys`` with their fronts at ``fronts``: the mean of
+        their ARRIVAL_ROWS rows nearest the front past its outline, of those no paler than the bar (a note name
+        written there: at 240p it filled the three rows, and whitish notes made a third part of a hybrid video).
+        Paler: a least-to-greatest channel ratio PALER_ROW above the bar's median one over twice the rows a name
+        spans (or up to the bar's end); a gradient bar, darker away from the keys, keeps its ratio."""
         n_rows = bar_rows.shape[1]
         inside = np.minimum(fronts + ARRIVAL_ROWS // 2 + 1, n_rows - ARRIVAL_ROWS)
         reach = inside[:, None] + np.arange(max(ARRIVAL_ROWS, 2 * self.label_rows))
         rows = np.minimum(reach, n_rows - 1)
         in_bar = np.cumprod(bar_rows[keys[:, None], rows], axis=1).astype(bool) & (reach < n_rows)
         in_bar[:, :ARRIVAL_ROWS] = True
-        return median_where(band[keys[:, None], rows], in_bar[:, :, None]).astype(np.float32)
+        cells = band[keys[:, None], rows]
+        positive = np.maximum(cells, 0.0)
+        ratio = positive.min(axis=2) / np.maximum(positive.max(axis=2), 1e-3)
+        usual = median_where(ratio, in_bar)
+        kept = in_bar & (ratio <= usual[:, None] + PALER_ROW)
+        kept &= np.cumsum(kept, axis=1) <= ARRIVAL_ROWS
+        kept[kept.sum(axis=1) == 0, :ARRIVAL_ROWS] = True
+        weights = kept[:, :, None].astype(np.float32)
+        return np.asarray((cells * weights).sum(axis=1) / weights.sum(axis=1), dtype=np.float32)
 
     def _end_descent(self, key: int) -> None:
         """An arriving bar's front was followed down from one row to another: a bar speed (rows per second)."""

@@ -37,7 +37,7 @@ from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePo
 from bridge.falling_tails import TailTracker
 
 ARRIVAL_ROWS = 3  # rows of an arriving bar whose colour it is known by
-PALER_ROW = 0.15  # a row of an arriving bar this much paler than the bar (bridge.falling_tracker._bar_colours)
+PALER_ROW = 0.15  # a row of an arriving bar this much paler than the bar is no part of its colour (_bar_colours)
 FRONT_ROWS = 6  # rows of bar that make a bar's front above glow at the keys
 MAX_SPEEDS = 200
 SPEED_AGREEMENT = 0.25  # fronts' speed is trusted within this share of the arriving bars' speed

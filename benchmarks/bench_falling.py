@@ -215,6 +215,19 @@ def reference_frames_table(workdir: Path, fast_clips: Sequence[Clip]) -> list[st
     return lines
 
 
+def ordinary_config(style: str, index: int, note_names: str = "") -> RenderConfig:
+    """The ordinary clip of the ``index``-th miditest file: its first SECONDS, the FORMATS in turn, seed ``index``."""
+    width, height, fps = FORMATS[index % len(FORMATS)]
+    return RenderConfig(style=style, seed=index, size=(width, height), fps=fps, start=0.0, duration=SECONDS,
+                        note_names=note_names)
+
+
+def _note_weighted(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Onset and onset+offset F1 and hands right of clips (:func:`evaluate_clip`), weighted by their notes."""
+    weights = [r["n_ref"] for r in rows]
+    return {k: float(np.average([r[k] for r in rows], weights=weights)) for k in ("onset", "onset_offset", "hands")}
+
+
 def note_names_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
     """The ordinary clips again with each note's name written in its bar (RenderConfig.note_names), the looks taken
     in turn: onset and onset+offset F1 and the hand split, note-weighted, and the worst clip."""
@@ -225,17 +238,15 @@ def note_names_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
     for style in ("synthesia", "hybrid"):
         rows, names = [], []
         for i, midi in enumerate(midis):
-            width, height, fps = FORMATS[i % len(FORMATS)]
             look = NOTE_NAME_LOOKS[i % len(NOTE_NAME_LOOKS)]
-            config = RenderConfig(style=style, seed=i, size=(width, height), fps=fps, start=0.0, duration=SECONDS,
-                                  note_names=look)
+            config = ordinary_config(style, i, look)
             rows.append(evaluate_clip(render_clip(workdir, f"{style}_{midi.stem}_names", read_midi(midi).notes,
                                                   config)))
-            names.append(f"{midi.name} {height}p{fps} {look}")
-        weights = [r["n_ref"] for r in rows]
-        mean = {k: float(np.average([r[k] for r in rows], weights=weights)) for k in ("onset", "onset_offset", "hands")}
+            names.append(f"{midi.name} {config.size[1]}p{config.fps:g} {look}")
+        mean = _note_weighted(rows)
         worst = int(np.argmin([r["onset"] for r in rows]))
-        lines.append(f"| {style} | {sum(weights):.0f} | {mean['onset']:.3f} | {mean['onset_offset']:.3f} | "
+        lines.append(f"| {style} | {sum(r['n_ref'] for r in rows):.0f} | {mean['onset']:.3f} | "
+                     f"{mean['onset_offset']:.3f} | "
                      f"{mean['hands']:.3f} | {names[worst]}: {rows[worst]['onset']:.3f} |")
     return lines
 
@@ -292,8 +303,9 @@ def run(workdir: Path) -> list[str]:
     midis = sorted(DATA.joinpath("miditest").glob("*.mid"))
     for style in totals:
         for i, midi in enumerate(midis):
-            width, height, fps = FORMATS[i % len(FORMATS)]
-            config = RenderConfig(style=style, seed=i, size=(width, height), fps=fps, start=0.0, duration=SECONDS)
+            config = ordinary_config(style, i)
+            width, height = config.size
+            fps = config.fps
             clip = render_clip(workdir, f"{style}_{midi.stem}", read_midi(midi).notes, config)
             row = evaluate_clip(clip)
             totals[style].append(row)
@@ -308,9 +320,9 @@ def run(workdir: Path) -> list[str]:
                          f"{row['n_ref']:.0f} | {row['onset']:.3f} | {row['onset_offset']:.3f} | "
                          f"{row['hands']:.3f} | {row['false_in_fades']:.0f} | {row['parts']:.0f} |")
     for style, rows in totals.items():
-        weights = np.array([r["n_ref"] for r in rows])
-        mean = {k: float(np.average([r[k] for r in rows], weights=weights)) for k in ("onset", "onset_offset", "hands")}
-        lines.append(f"| **{style}** | all (note-weighted) | | | {weights.sum():.0f} | **{mean['onset']:.3f}** | "
+        mean = _note_weighted(rows)
+        lines.append(f"| **{style}** | all (note-weighted) | | | {sum(r['n_ref'] for r in rows):.0f} | "
+                     f"**{mean['onset']:.3f}** | "
                      f"**{mean['onset_offset']:.3f}** | **{mean['hands']:.3f}** | "
                      f"{sum(r['false_in_fades'] for r in rows):.0f} | |")
     lines += ["", *note_names_table(workdir, midis)]

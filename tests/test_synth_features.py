@@ -184,6 +184,42 @@ def test_note_names_are_written_near_the_bars_front() -> None:
         RenderConfig(style="synthesia", note_names="above")
 
 
+def _score_line_brightness(lines: str) -> tuple[list[float], list[float]]:
+    """Mean grey along where the measure line at 2 s should be (falling: at 0.5 s and 1.0 s) and along the left edge
+    of C5 above the keys, in a render with no bar near them."""
+    seed = next(s for s in range(300) if not (p := sample_style("synthesia", s)).fade_in_s and not p.title
+                and not p.fade_out_s and not p.watermark and not p.glow)
+    config = RenderConfig(style="synthesia", seed=seed, size=(1280, 720), fps=10, duration=1.1, score_lines=lines)
+    scene, frames, _ = render_frames([Note(0.0, 1.1, 30, 90)], config)
+    from bridge.synth.bars import FELT_Y_MM, bar_span_mm
+    speed = bar_span_mm(scene.homography, scene.layout) / 2.5
+    c5 = scene.layout.x_range_mm(72)[0]
+    measure, octave = [], []
+    for t, image in zip(scene.timestamps, frames, strict=True):
+        if any(abs(t - wanted) < 1e-6 for wanted in (0.5, 1.0)):
+            y = FELT_Y_MM - (2.0 - t) * speed
+            across = apply_homography(scene.homography, np.column_stack([np.linspace(c5 + 5, c5 + 150, 40),
+                                                                         np.full(40, y)]))
+            up = apply_homography(scene.homography, np.column_stack([np.full(40, c5), np.linspace(-20, -120, 40)]))
+            grey = image.mean(axis=2)
+            measure.append(float(np.mean([grey[round(v), round(u)] for u, v in across])))
+            octave.append(float(np.mean([grey[round(v), round(u)] for u, v in up])))
+    return measure, octave
+
+
+def test_score_lines_fall_with_the_bars_or_stand_at_each_octave() -> None:
+    """vmb synth --score-lines: a line across the keyboard at each measure (every 2 s) falling with the bars, and
+    still lines at each C and F, as MIDI visualizers draw behind the bars; none by default."""
+    measure, octave = _score_line_brightness("both")
+    assert min(measure) > 50 and min(octave) > 50
+    measure, octave = _score_line_brightness("measures")
+    assert min(measure) > 50 and max(octave) < 35
+    measure, octave = _score_line_brightness("")
+    assert max(measure) < 35 and max(octave) < 35
+    with pytest.raises(VmbError, match="score lines"):
+        RenderConfig(style="synthesia", score_lines="beats")
+
+
 def test_benchmark_item_renders_byte_for_byte_the_same(tmp_path: Path) -> None:
     item = benchmark_set.plan(tmp_path / "a", duration=1.0)[3]
     tiny = benchmark_set.Setup("tiny", SMALL, 15.0)

@@ -10,7 +10,7 @@ from bridge.errors import InputFileError, VmbError
 from bridge.geometry import STANDARD_SIZES
 from bridge.synth import STYLE_NAMES, RenderConfig, render_to_files
 from bridge.synth.notes_io import read_notes
-from bridge.synth.style import NOTE_NAME_LOOKS
+from bridge.synth.style import NOTE_NAME_LOOKS, SCORE_LINES
 
 NAME = "synth"
 HELP = "render a MIDI file into a synthetic piano-playing video (H.264 mp4) with per-frame labels (.npz)"
@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--note-names", choices=NOTE_NAME_LOOKS,
                         help="write note names in the falling bars (synthesia and hybrid styles): leading moves each "
                         "with its bar's front, held keeps it above the keys while the note sounds (default: none)")
+    parser.add_argument("--score-lines", choices=SCORE_LINES,
+                        help="lines behind the falling bars (synthesia and hybrid styles): a line across the keyboard "
+                        "at each measure (every 2 s) falling with the bars, still lines at each C and F, or both "
+                        "(default: none)")
     parser.add_argument("--midi-out", type=Path,
                         help="ground-truth MIDI of the clip (times from its first frame); default: VIDEO.mid "
                         "(VIDEO.truth.mid when VIDEO.mid is the input)")
@@ -60,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise VmbError(f"--keys {args.keys} is not a keyboard size: use one of {', '.join(map(str, STANDARD_SIZES))}")
     config = RenderConfig(style=args.style, seed=args.seed, size=args.size, fps=args.fps, start=args.start,
                           duration=args.duration, n_keys=args.keys, vfr=args.vfr,
-                          hands_from_channels=args.hands_from_channels, note_names=args.note_names or "")
+                          hands_from_channels=args.hands_from_channels, note_names=args.note_names or "",
+                          score_lines=args.score_lines or "")
     midi_out = args.midi_out or args.output.with_suffix(".mid")
     if midi_out.resolve() == args.midi.resolve():
         if args.midi_out is not None:

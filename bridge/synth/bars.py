@@ -27,6 +27,8 @@ N_PARTICLES = 7
 GLOW_LEVELS = 8
 NAME_WIDTH = 0.6  # a note name's width as a share of its bar's (a sharp's two characters shrink to fit)
 NAME_MARGIN = 0.25  # its gap to the bar's front, as a share of the bar's width
+MEASURE_S = 2.0  # score lines: a measure line every 2 s from the clip's first frame (4/4 at 120 bpm)
+LINE_COLOUR = (72, 72, 72)  # grey on the dark background
 
 
 def bar_span_mm(homography: NDArray[np.float64], layout: KeyLayout) -> float:
@@ -53,6 +55,9 @@ class BarPainter:
         self.homography, self.style = homography, style
         self.speed = bar_span_mm(homography, layout) / BAR_SECONDS  # mm per second
         self.colours = (style.left_bar_colour, style.right_bar_colour)
+        self.width_mm = layout.width_mm
+        self.octave_lines = [layout.x_range_mm(p)[0] for p in range(layout.lowest_pitch, layout.highest_pitch + 1)
+                             if p % 12 in (0, 5) and p != layout.lowest_pitch]
         self.key_px = max(2.0, float(np.linalg.norm(np.diff(apply_homography(homography, np.array(
             [[0.0, 0.0], [layout.width_mm / layout.n_white, 0.0]])), axis=0))))
         blob = _glow_sprite(round(self.key_px * 2.5))
@@ -60,6 +65,8 @@ class BarPainter:
                        for k in range(GLOW_LEVELS + 1)] for c in self.colours]
 
     def paint(self, img: Image, t: float) -> None:
+        if self.style.score_lines:
+            self._score_lines(img, t)
         due = np.flatnonzero((self.starts < t + BAR_SECONDS) & (self.ends > t))
         if len(due) == 0:
             return
@@ -80,6 +87,25 @@ class BarPainter:
         sounding = due[self.starts[due] <= t]
         for index in sounding:
             self._hit(img, int(index), t)
+
+    def _score_lines(self, img: Image, t: float) -> None:
+        """Lines behind the bars: each measure's line across the keyboard, falling with them, and a still line
+        above the left edge of each C and F."""
+        far = FELT_Y_MM - BAR_SECONDS * self.speed
+        ends: list[tuple[float, float, float, float]] = []
+        if self.style.score_lines in ("measures", "both"):
+            first = np.ceil(t / MEASURE_S) * MEASURE_S
+            for when in np.arange(first, t + BAR_SECONDS, MEASURE_S):
+                y = FELT_Y_MM - (when - t) * self.speed
+                ends.append((0.0, y, self.width_mm, y))
+        if self.style.score_lines in ("octaves", "both"):
+            ends.extend((x, FELT_Y_MM, x, far) for x in self.octave_lines)
+        if not ends:
+            return
+        pixels = apply_homography(self.homography, np.array(ends).reshape(-1, 2)).reshape(-1, 2, 2)
+        thickness = max(1, round(img.shape[0] / 720))
+        for (x0, y0), (x1, y1) in np.round(pixels * 16).astype(np.int64).tolist():
+            cv2.line(img, (x0, y0), (x1, y1), LINE_COLOUR, thickness, cv2.LINE_AA, shift=4)
 
     def _bar(self, img: Image, quad: NDArray[np.float64], colour: BGR) -> None:
         fixed = np.round(quad * 16).astype(np.int32)

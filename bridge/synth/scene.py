@@ -12,7 +12,7 @@ from bridge.errors import VmbError
 from bridge.geometry import N_PIANO_KEYS, STANDARD_SIZES, KeyLayout
 from bridge.synth import hands as hand_model
 from bridge.synth.camera import plane_to_image
-from bridge.synth.style import NOTE_NAME_LOOKS, STYLE_NAMES, StyleParams, sample_style, style_rng
+from bridge.synth.style import NOTE_NAME_LOOKS, SCORE_LINES, STYLE_NAMES, StyleParams, sample_style, style_rng
 from bridge.synth.video import vfr_timestamps
 from bridge.types import Note, PianoRoll
 
@@ -34,6 +34,7 @@ class RenderConfig:
     crf: int | None = None  # None: the style's quality
     hands_from_channels: bool = False  # channel 0 is the left hand, any other the right (else: a fingering model)
     note_names: str = ""  # note names in the falling bars (styles with bars): one of NOTE_NAME_LOOKS, or "" none
+    score_lines: str = ""  # lines behind the falling bars (styles with bars): one of SCORE_LINES, or "" none
 
     def __post_init__(self) -> None:
         width, height = self.size
@@ -48,6 +49,8 @@ class RenderConfig:
             raise VmbError(f"unknown style {self.style!r}: use one of {', '.join(STYLE_NAMES)}")
         if self.note_names and self.note_names not in NOTE_NAME_LOOKS:
             raise VmbError(f"unknown note-name look {self.note_names!r}: use one of {', '.join(NOTE_NAME_LOOKS)}")
+        if self.score_lines and self.score_lines not in SCORE_LINES:
+            raise VmbError(f"unknown score lines {self.score_lines!r}: use one of {', '.join(SCORE_LINES)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +135,8 @@ def build_scene(notes: Sequence[Note], config: RenderConfig) -> Scene:
     if duration <= 0:
         raise VmbError(f"--start {config.start} is after the last note ({end:.2f}s): start earlier")
     style = sample_style(config.style, config.seed)
-    if config.note_names:
-        style = replace(style, note_names=config.note_names)
+    if config.note_names or config.score_lines:
+        style = replace(style, note_names=config.note_names, score_lines=config.score_lines)
     rng = style_rng(config.style + "/layout", config.seed)
     layout = _choose_layout(notes, config, rng)
     homography = plane_to_image(layout, config.size, style.fill, style.centre_y, style.tilt_deg, style.roll_deg,

@@ -19,6 +19,9 @@ KEY_TONES: dict[str, BGR] = {"bright": (246, 246, 244), "ivory": (222, 238, 246)
 CASE_FINISHES = ("gloss", "wood", "matte")
 BAR_LOOKS = ("solid", "translucent", "gradient")
 NOTE_NAME_LOOKS = ("leading", "held")  # a bar's note name moves with its front / stays above the keys while it sounds
+# score lines behind the bars: horizontal lines at each measure falling with them, vertical lines at each octave's C
+# and F, or both (as MIDI visualizers draw them)
+SCORE_LINES = ("measures", "octaves", "both")
 BRANDS = ("HARMONIA", "STELLAR", "KLANGWERK", "AURELIO", "NORDHAUS", "VELLUTO", "ORPHEA", "MERIDIAN")
 
 
@@ -66,6 +69,7 @@ class StyleParams:
     max_bitrate_kbps: int = 6000
     bar_look: str = "solid"
     note_names: str = ""  # note names written in the bars: "" none, or one of NOTE_NAME_LOOKS
+    score_lines: str = ""  # lines behind the bars: "" none, or one of SCORE_LINES
     glow: bool = False
     particles: bool = False
     fade_in_s: float = 0.0

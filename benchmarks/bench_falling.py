@@ -12,7 +12,7 @@ import itertools
 import json
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,11 +215,11 @@ def reference_frames_table(workdir: Path, fast_clips: Sequence[Clip]) -> list[st
     return lines
 
 
-def ordinary_config(style: str, index: int, note_names: str = "") -> RenderConfig:
+def ordinary_config(style: str, index: int, note_names: str = "", score_lines: str = "") -> RenderConfig:
     """The ordinary clip of the ``index``-th miditest file: its first SECONDS, the FORMATS in turn, seed ``index``."""
     width, height, fps = FORMATS[index % len(FORMATS)]
     return RenderConfig(style=style, seed=index, size=(width, height), fps=fps, start=0.0, duration=SECONDS,
-                        note_names=note_names)
+                        note_names=note_names, score_lines=score_lines)
 
 
 def _note_weighted(rows: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -228,27 +228,45 @@ def _note_weighted(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.average([r[k] for r in rows], weights=weights)) for k in ("onset", "onset_offset", "hands")}
 
 
-def note_names_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
-    """The ordinary clips again with each note's name written in its bar (RenderConfig.note_names), the looks taken
-    in turn: onset and onset+offset F1 and the hand split, note-weighted, and the worst clip."""
-    lines = ["With note names written in the bars (`vmb synth --note-names`: white letters near each bar's front; "
-             f"the clips above, {' and '.join(NOTE_NAME_LOOKS)} in turn; note-weighted):", "",
-             "| style | notes | onset F1 (50 ms) | onset+offset F1 | hands right | worst clip (onset F1) |",
-             "|---|---|---|---|---|---|"]
+def _overlay_table(workdir: Path, midis: Sequence[Path], heading: str, suffix: str,
+                   configure: Callable[[str, int], tuple[RenderConfig, str]]) -> list[str]:
+    """The ordinary clips again with something drawn over them (``configure``: the config of a style's ``index``-th
+    clip and what to call its overlay): onset and onset+offset F1 and the hand split, note-weighted, and the worst
+    clip."""
+    lines = [heading, "", "| style | notes | onset F1 (50 ms) | onset+offset F1 | hands right | worst clip (onset F1) "
+             "|", "|---|---|---|---|---|---|"]
     for style in ("synthesia", "hybrid"):
         rows, names = [], []
         for i, midi in enumerate(midis):
-            look = NOTE_NAME_LOOKS[i % len(NOTE_NAME_LOOKS)]
-            config = ordinary_config(style, i, look)
-            rows.append(evaluate_clip(render_clip(workdir, f"{style}_{midi.stem}_names", read_midi(midi).notes,
+            config, overlay = configure(style, i)
+            rows.append(evaluate_clip(render_clip(workdir, f"{style}_{midi.stem}_{suffix}", read_midi(midi).notes,
                                                   config)))
-            names.append(f"{midi.name} {config.size[1]}p{config.fps:g} {look}")
+            names.append(f"{midi.name} {config.size[1]}p{config.fps:g} {overlay}".rstrip())
         mean = _note_weighted(rows)
         worst = int(np.argmin([r["onset"] for r in rows]))
         lines.append(f"| {style} | {sum(r['n_ref'] for r in rows):.0f} | {mean['onset']:.3f} | "
                      f"{mean['onset_offset']:.3f} | "
                      f"{mean['hands']:.3f} | {names[worst]}: {rows[worst]['onset']:.3f} |")
     return lines
+
+
+def note_names_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
+    """The ordinary clips with each note's name written in its bar (RenderConfig.note_names), the looks in turn."""
+    def named(style: str, index: int) -> tuple[RenderConfig, str]:
+        look = NOTE_NAME_LOOKS[index % len(NOTE_NAME_LOOKS)]
+        return ordinary_config(style, index, note_names=look), look
+
+    heading = ("With note names written in the bars (`vmb synth --note-names`: white letters near each bar's front; "
+               f"the clips above, {' and '.join(NOTE_NAME_LOOKS)} in turn; note-weighted):")
+    return _overlay_table(workdir, midis, heading, "names", named)
+
+
+def score_lines_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
+    """The ordinary clips with score lines behind the bars (RenderConfig.score_lines): measures and octaves."""
+    heading = ("With score lines behind the bars (`vmb synth --score-lines both`: a line across the keyboard at each "
+               "measure, falling with the bars, and still lines at each C and F; the clips above; note-weighted):")
+    return _overlay_table(workdir, midis, heading, "lines",
+                          lambda style, index: (ordinary_config(style, index, score_lines="both"), ""))
 
 
 FULL_HD_PIECES = ("5", "10", "21", "23", "27")  # miditest files rendered at 1920x1080@60 (seed: their index)
@@ -326,6 +344,7 @@ def run(workdir: Path) -> list[str]:
                      f"**{mean['onset_offset']:.3f}** | **{mean['hands']:.3f}** | "
                      f"{sum(r['false_in_fades'] for r in rows):.0f} | |")
     lines += ["", *note_names_table(workdir, midis)]
+    lines += ["", *score_lines_table(workdir, midis)]
     lines += ["", *repeats_table(workdir)]
     notes = read_midi(midis[0]).notes
     clip = render_clip(workdir, "speed_1080p60", notes, RenderConfig(style="synthesia", seed=3, size=(1920, 1080),

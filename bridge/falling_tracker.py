@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +33,7 @@ from bridge.falling_fronts import (
     median_where,
 )
 from bridge.falling_glow import LUMA, GlowWatch, Sounding
+from bridge.falling_lines import hide_score_lines
 from bridge.falling_sampling import LINE_ROWS, FloatArray, FrameSample, SamplePoints
 from bridge.falling_tails import TailTracker
 
@@ -218,6 +219,10 @@ class Tracker:
         key_dist = np.maximum(np.linalg.norm(sample.keys - self.key_ref, axis=1),
                               np.linalg.norm(sample.keys_back - self.key_back_ref, axis=1))
         band_diff = sample.band - self.band_ref
+        cleaned = hide_score_lines(sample.band, band_diff)  # measure lines are no bars: gone before anything reads
+        if cleaned is not sample.band:
+            sample = replace(sample, band=cleaned)
+            band_diff = cleaned - self.band_ref
         band_dist = _colour_distance(band_diff)
         bar_rows = band_dist > self.settings.bar_threshold
         at_line = bar_rows[:, :LINE_ROWS].sum(axis=1) >= 2

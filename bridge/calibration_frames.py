@@ -28,8 +28,10 @@ MAX_SEQUENTIAL_S = 20.0
 
 
 def read_sample_frames(path: Path, start: float = 0.0, duration: float | None = None,
-                       count: int = SAMPLE_FRAMES) -> list[NDArray[np.uint8]]:
-    """Up to ``count`` frames spread over the time range (a still image gives itself)."""
+                       count: int = SAMPLE_FRAMES, keyframes: bool = True) -> list[NDArray[np.uint8]]:
+    """Up to ``count`` frames spread over the time range (a still image gives itself): keyframes where there are
+    enough, else (or with ``keyframes`` false) frames at evenly spaced indices of its first MAX_SEQUENTIAL_S
+    seconds, decoded in order."""
     if path.suffix.lower() in IMAGE_SUFFIXES:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
@@ -38,7 +40,7 @@ def read_sample_frames(path: Path, start: float = 0.0, duration: float | None = 
     info = probe(path)
     if info.duration > 0 and start >= info.duration:
         raise VideoError(f"--start {start:g}s is past the end of {path} ({info.duration:.1f}s): start earlier")
-    frames = _keyframes(path, start, duration, (info.width, info.height), count)
+    frames = _keyframes(path, start, duration, (info.width, info.height), count) if keyframes else []
     if len(frames) >= MIN_KEYFRAMES:
         return frames
     return _sequential_frames(path, start, duration, info.fps, info.n_frames, count)

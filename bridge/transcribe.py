@@ -30,6 +30,7 @@ from bridge.types import Activations, Frame, KeyboardGeometry, Note, NoteEdge
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "keys", "falling")
+DETECT_FRAMES = 16  # frames that `auto` looks at for lit keys in the colour of the bars above them
 READERS = ("auto", "ffmpeg", "opencv")
 Progress = Callable[[int], None]
 
@@ -100,7 +101,8 @@ def load_or_calibrate(video: Path, calibration: Path | None, options: Transcribe
 def choose_method(video: Path, geometry: KeyboardGeometry, options: TranscribeOptions,
                   sample_frames: Sequence[NDArray[np.uint8]] = ()) -> str:
     """``options.method``, or for ``auto`` falling when the video looks like a falling-notes video: in the frames
-    calibration read (``sample_frames``), else in 16 frames read now (sparse music lights few keys)."""
+    calibration read (``sample_frames``), else in DETECT_FRAMES keyframes read now (sparse music lights few keys),
+    else, where there are fewer keyframes than that (a short clip), in as many frames decoded in order."""
     if options.method != "auto":
         return options.method
     from bridge.calibration_frames import read_sample_frames
@@ -108,8 +110,12 @@ def choose_method(video: Path, geometry: KeyboardGeometry, options: TranscribeOp
 
     falling = bool(sample_frames) and is_falling_notes_video(list(sample_frames), geometry)
     if not falling:
-        images = read_sample_frames(video, options.start, options.duration, count=16)
+        images = read_sample_frames(video, options.start, options.duration, count=DETECT_FRAMES)
         falling = bool(images) and is_falling_notes_video(images, geometry)
+        if not falling and 1 < len(images) < DETECT_FRAMES:
+            # 21.mid (25 notes in 20 s) at 720p60 has 5 keyframes, where one key was lit in a bar's colour
+            images = read_sample_frames(video, options.start, options.duration, count=DETECT_FRAMES, keyframes=False)
+            falling = is_falling_notes_video(images, geometry)
     method = "falling" if falling else "keys"
     log.info("method: %s (auto)", method)
     return method

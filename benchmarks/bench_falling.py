@@ -62,9 +62,11 @@ def _fade_gains(clip: Clip, times: Sequence[float]) -> list[float]:
 
 
 def _visible(clip: Clip, notes: Sequence[Note]) -> tuple[list[Note], list[Note]]:
-    """The reference notes that start while the picture is bright enough, and the estimates but those of the others."""
+    """The reference notes that start while the picture is bright enough and before the last frame (no frame shows
+    one that starts after it), and the estimates but those of the others."""
+    last = float(np.asarray(clip.labels["frame_times"])[-1])
     visible = [n for n, g in zip(clip.reference, _fade_gains(clip, [n.start for n in clip.reference]),
-                                 strict=True) if g >= VISIBLE_GAIN]
+                                 strict=True) if g >= VISIBLE_GAIN and n.start <= last]
     hidden = [n for n in clip.reference if n not in visible]
     return visible, [e for e in notes if not any(abs(e.start - h.start) <= 0.05 and e.pitch == h.pitch
                                                  for h in hidden)]
@@ -313,7 +315,8 @@ def processing_speed(clip: Clip) -> tuple[float, float, float]:
 def run(workdir: Path) -> list[str]:
     lines = [f"Clips: the first {SECONDS:.0f} s of each `miditest` file, one seed per file, formats cycled over "
              + ", ".join(f"{w}x{h}@{f}" for w, h, f in FORMATS) + ". Scores count reference notes that start while "
-             f"the picture is at least {VISIBLE_GAIN:.0%} bright (fade-ins hide the first notes).", "",
+             f"the picture is at least {VISIBLE_GAIN:.0%} bright (fade-ins hide the first notes) and no later than the "
+             "last frame (no frame shows a note that starts after it).", "",
              "| style | clip | format | look | notes | onset F1 (50 ms) | onset+offset F1 | hands right | "
              "false notes in fades | parts |", "|---|---|---|---|---|---|---|---|---|---|"]
     totals: dict[str, list[dict[str, float]]] = {"synthesia": [], "hybrid": []}

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 BACKENDS = ("jack", "alsa", "coremidi", "winmm")
 RECONNECT_INTERVAL_S = 0.5
 JOIN_QUIET_S = 0.25  # a receiver joins once no note has sounded (or ended) on the port for this long
-JOIN_WAIT_S = 5.0  # ... or after this long, if the music never pauses
+JOIN_WAIT_S = 5.0  # ... or after this long, if the music never pauses: then what sounds is ended first
 DRAIN_CYCLES = 3  # JACK cycles to wait at close: what was sent before has then left the port
 DRAIN_LIMIT_S = 1.0
 ALL_NOTES_OFF_CC = 123
@@ -41,7 +41,9 @@ class MidiPort(Protocol):
     """A MIDI output. ``generation`` grows at every (re)connection; ``send`` returns False when not connected.
 
     ``poll(quiet)`` reconnects and makes wanted connections; ``quiet`` says that no note sounds on the port
-    now, so that a receiver joining late never hears a note off whose note on it missed.
+    now, so that a receiver joining late never hears a note off whose note on it missed. ``join_due``: a
+    receiver that exists has waited JOIN_WAIT_S for such a moment, and the next ``poll`` may connect it;
+    ``drain`` waits until what was sent has left the port.
     """
 
     name: str
@@ -52,9 +54,14 @@ class MidiPort(Protocol):
     @property
     def generation(self) -> int: ...
 
+    @property
+    def join_due(self) -> bool: ...
+
     def send(self, message: bytes) -> bool: ...
 
     def poll(self, quiet: bool = True) -> None: ...
+
+    def drain(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -121,7 +128,8 @@ def libjack() -> Any:
         for fname, restype, argtypes in (
             ("jack_client_open", p, [s, i, ctypes.POINTER(i)]), ("jack_client_close", i, [p]),
             ("jack_activate", i, [p]), ("jack_on_shutdown", None, [p, _ShutdownCallback, p]),
-            ("jack_connect", i, [p, s, s]), ("jack_set_error_function", None, [_MessageCallback]),
+            ("jack_connect", i, [p, s, s]), ("jack_port_by_name", p, [p, s]),
+            ("jack_set_error_function", None, [_MessageCallback]),
             ("jack_set_info_function", None, [_MessageCallback]),
             ("jack_last_frame_time", ctypes.c_uint32, [p]), ("jack_get_buffer_size", ctypes.c_uint32, [p]),
         ):
@@ -179,6 +187,14 @@ class _JackPort:
     def full_name(self) -> str:
         return f"{self.name}:{self.name}"
 
+    @property
+    def join_due(self) -> bool:
+        now = time.monotonic()
+        if not (self._alive and self._unconnected and now - self._pending_since >= JOIN_WAIT_S
+                and now - self._last_try >= RECONNECT_INTERVAL_S):
+            return False
+        return any(self._lib.jack_port_by_name(self._monitor, other.encode()) for other in self._unconnected)
+
     def _open(self) -> bool:
         status = ctypes.c_int(0)
         monitor = self._lib.jack_client_open(f"{self.name}-watch".encode()[:60], _NO_START_SERVER,
@@ -215,15 +231,15 @@ class _JackPort:
     def poll(self, quiet: bool = True) -> None:
         """Reconnect after a server restart and retry wanted connections (at most twice a second).
 
-        A receiver that appears later is connected while the port is ``quiet`` (or after JOIN_WAIT_S), so that
-        it does not hear the note off of a note that started before it joined.
+        A receiver that appears later is connected while the port is ``quiet``, so that it does not hear the
+        note off of a note that started before it joined (see :attr:`join_due`).
         """
         now = time.monotonic()
         if now - self._last_try < RECONNECT_INTERVAL_S:
             return
         self._last_try = now
         if self._alive:
-            if self._unconnected and (quiet or now - self._pending_since >= JOIN_WAIT_S):
+            if self._unconnected and quiet:
                 self._connect_pending()
             if not self._unconnected:
                 self._pending_since = now
@@ -231,6 +247,9 @@ class _JackPort:
         self._monitor = None  # a client of a dead server is not closed: libjack cleans it up
         if self._open():
             log.warning("JACK server is back: MIDI port %s reconnected", self.full_name)
+
+    def drain(self) -> None:
+        return None
 
     def close(self) -> None:
         if self._alive:
@@ -259,10 +278,10 @@ class JackMidiOut(_JackPort):
         return True
 
     def close(self) -> None:
-        self._drain()
+        self.drain()
         super().close()
 
-    def _drain(self) -> None:
+    def drain(self) -> None:
         """Wait until the server has begun DRAIN_CYCLES cycles: what was sent before has then left the port
         (rtmidi's JACK client moves it from its queue to the port in its next cycle). A fixed sleep is not
         enough on a loaded machine, where a cycle can come late."""
@@ -333,6 +352,7 @@ class RtMidiVirtualOut:
 
     connected = True
     generation = 1
+    join_due = False  # nothing to join: other programs connect to the virtual port themselves
 
     def send(self, message: bytes) -> bool:
         import mido
@@ -341,6 +361,9 @@ class RtMidiVirtualOut:
         return True
 
     def poll(self, quiet: bool = True) -> None:
+        return None
+
+    def drain(self) -> None:
         return None
 
     def close(self) -> None:
@@ -469,10 +492,19 @@ class MidiSink:
 
     def poll(self) -> None:
         """Let the port reconnect; it connects a late receiver only when no note sounds and the last note off
-        has had time to leave (a receiver joining then hears whole notes only)."""
+        has had time to leave (a receiver joining then hears whole notes only). Where the music has not paused
+        for JOIN_WAIT_S, what sounds ends first: the receivers already there hear those notes a little short."""
         with self._lock:
             self._forget_stale()
             quiet = not self._sounding and time.monotonic() - self._last_note_off >= JOIN_QUIET_S
+            if not quiet and self.port.join_due:
+                log.info("ending %d sounding notes so that a receiver that waited %.0f s joins", len(self._sounding),
+                         JOIN_WAIT_S)
+                for channel, pitch in sorted(self._sounding):
+                    self._send(note_off_bytes(pitch, channel))
+                self._sounding.clear()
+                self.port.drain()
+                quiet = True
         self.port.poll(quiet)
 
     def close(self) -> None:

@@ -31,6 +31,8 @@ BACKENDS = ("jack", "alsa", "coremidi", "winmm")
 RECONNECT_INTERVAL_S = 0.5
 JOIN_QUIET_S = 0.25  # a receiver joins once no note has sounded (or ended) on the port for this long
 JOIN_WAIT_S = 5.0  # ... or after this long, if the music never pauses: then what sounds is ended first
+JACK_MIDI_TYPE = b"8 bit raw midi"
+JACK_PORT_IS_INPUT, JACK_PORT_IS_OUTPUT = 0x1, 0x2
 DRAIN_CYCLES = 3  # JACK cycles to wait at close: what was sent before has then left the port
 DRAIN_LIMIT_S = 1.0
 ALL_NOTES_OFF_CC = 123
@@ -129,6 +131,7 @@ def libjack() -> Any:
             ("jack_client_open", p, [s, i, ctypes.POINTER(i)]), ("jack_client_close", i, [p]),
             ("jack_activate", i, [p]), ("jack_on_shutdown", None, [p, _ShutdownCallback, p]),
             ("jack_connect", i, [p, s, s]), ("jack_port_by_name", p, [p, s]),
+            ("jack_port_type", s, [p]), ("jack_port_flags", i, [p]),
             ("jack_set_error_function", None, [_MessageCallback]),
             ("jack_set_info_function", None, [_MessageCallback]),
             ("jack_last_frame_time", ctypes.c_uint32, [p]), ("jack_get_buffer_size", ctypes.c_uint32, [p]),
@@ -168,6 +171,7 @@ class _JackPort:
         self._generation = 0
         self._last_try = 0.0
         self._unconnected: set[str] = set()
+        self._refused: set[str] = set()  # receivers that exist but JACK would not connect (an audio port, say)
         self._pending_since = 0.0  # when a wanted connection was first found missing
         self._shutdown_cb = _ShutdownCallback(self._on_shutdown)
         if not self._open():
@@ -193,7 +197,15 @@ class _JackPort:
         if not (self._alive and self._unconnected and now - self._pending_since >= JOIN_WAIT_S
                 and now - self._last_try >= RECONNECT_INTERVAL_S):
             return False
-        return any(self._lib.jack_port_by_name(self._monitor, other.encode()) for other in self._unconnected)
+        return any(self._joinable(other) for other in self._unconnected - self._refused)
+
+    def _joinable(self, name: str) -> bool:
+        """Whether the port ``name`` exists and is a MIDI port we can connect to (an input, for an output)."""
+        port = self._lib.jack_port_by_name(self._monitor, name.encode())
+        if not port:
+            return False
+        wanted = JACK_PORT_IS_INPUT if self.is_output else JACK_PORT_IS_OUTPUT
+        return bool(self._lib.jack_port_type(port) == JACK_MIDI_TYPE and self._lib.jack_port_flags(port) & wanted)
 
     def _open(self) -> bool:
         status = ctypes.c_int(0)
@@ -210,6 +222,7 @@ class _JackPort:
         self._generation += 1
         self._alive = True
         self._unconnected = set(self.connect_to)
+        self._refused = set()
         self._connect_pending()  # a new port carries nothing yet: any receiver may join at once
         self._pending_since = time.monotonic()
         return True
@@ -241,6 +254,11 @@ class _JackPort:
         if self._alive:
             if self._unconnected and quiet:
                 self._connect_pending()
+                for other in sorted(self._unconnected - self._refused):
+                    if self._lib.jack_port_by_name(self._monitor, other.encode()):  # there, yet not connected
+                        log.warning("JACK would not connect %s to %s: give a MIDI %s port", self.full_name, other,
+                                    "input" if self.is_output else "output")
+                        self._refused.add(other)  # no more notes ended early for it (join_due)
             if not self._unconnected:
                 self._pending_since = now
             return

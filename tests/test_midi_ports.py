@@ -239,3 +239,23 @@ def test_a_jack_receiver_waiting_while_the_music_never_pauses_joins_after_what_s
             assert key in sounding, f"a note off whose note on it missed: {line} in {lines}"
             sounding.remove(key)
     assert len([line for line in lines if line.startswith("9")]) >= 5
+
+
+def test_a_receiver_jack_will_not_connect_never_cuts_the_notes_short(jack: JackServer) -> None:
+    """An audio port given as a MIDI receiver exists but cannot be connected: waiting for it must not end the
+    sounding notes early again and again (the receivers that are connected hear exactly the notes played)."""
+    mido_in = mido_input(jack)
+    port = open_port("jack", "vmb-out", connect=[mido_in.port, "system:playback_1"])
+    sink = MidiSink(port)
+    expected, pitch, started = [], 60, time.monotonic()
+    sink.edge(on(60))
+    expected.append("90 3C 64")
+    while time.monotonic() - started < JOIN_WAIT_S + 2 * RECONNECT_INTERVAL_S + 0.5:
+        pitch = 60 + (pitch - 59) % 12  # never quiet
+        play(sink, [on(pitch), off(60 + (pitch - 61) % 12)])
+        expected += [f"90 {pitch:02X} 64", f"80 {60 + (pitch - 61) % 12:02X} 00"]
+        sink.poll()
+        time.sleep(0.05)
+    sink.close()
+    expected += [f"80 {pitch:02X} 00", "B0 40 00", "B0 7B 00"]
+    assert mido_in.finish(ends_with("B0 7B 00")) == expected

@@ -199,9 +199,13 @@ class _JackPort:
             return False
         return any(self._joinable(other) for other in self._unconnected - self._refused)
 
+    def _port(self, name: str) -> Any:
+        """JACK's handle of the port ``name`` on the server, or None."""
+        return self._lib.jack_port_by_name(self._monitor, name.encode())
+
     def _joinable(self, name: str) -> bool:
         """Whether the port ``name`` exists and is a MIDI port we can connect to (an input, for an output)."""
-        port = self._lib.jack_port_by_name(self._monitor, name.encode())
+        port = self._port(name)
         if not port:
             return False
         wanted = JACK_PORT_IS_INPUT if self.is_output else JACK_PORT_IS_OUTPUT
@@ -255,7 +259,7 @@ class _JackPort:
             if self._unconnected and quiet:
                 self._connect_pending()
                 for other in sorted(self._unconnected - self._refused):
-                    if self._lib.jack_port_by_name(self._monitor, other.encode()):  # there, yet not connected
+                    if self._port(other):  # there, yet not connected
                         log.warning("JACK would not connect %s to %s: give a MIDI %s port", self.full_name, other,
                                     "input" if self.is_output else "output")
                         self._refused.add(other)  # no more notes ended early for it (join_due)

@@ -11,6 +11,7 @@ from bridge.errors import DeviceError
 from bridge.midi_ports import JOIN_QUIET_S, JOIN_WAIT_S, RECONNECT_INTERVAL_S, MidiSink, open_port
 from bridge.types import NoteEdge, NoteOff, NoteOn
 from tests.peers.jack import WAIT_S, JackServer, at_least, ends_with, jack, midi_dump, mido_input
+from tests.test_live import assert_paired, hex_to_edges
 
 __all__ = ["jack"]
 
@@ -230,14 +231,7 @@ def test_a_jack_receiver_waiting_while_the_music_never_pauses_joins_after_what_s
         time.sleep(0.05)
     sink.close()
     lines = dump.finish(ends_with("B0 7B 00"))
-    sounding: set[str] = set()
-    for line in lines:
-        status, key = line.split()[:2]
-        if status.startswith("9"):
-            sounding.add(key)
-        elif status.startswith("8"):
-            assert key in sounding, f"a note off whose note on it missed: {line} in {lines}"
-            sounding.remove(key)
+    assert_paired(hex_to_edges(lines), lines)
     assert len([line for line in lines if line.startswith("9")]) >= 5
 
 

@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -35,6 +34,7 @@ JACK_MIDI_TYPE = b"8 bit raw midi"
 JACK_PORT_IS_INPUT, JACK_PORT_IS_OUTPUT = 0x1, 0x2
 DRAIN_CYCLES = 3  # JACK cycles to wait at close: what was sent before has then left the port
 DRAIN_LIMIT_S = 1.0
+INPUT_QUEUE = 65536  # messages an input holds until read: ten minutes of MIDI time code
 ALL_NOTES_OFF_CC = 123
 SUSTAIN_CC = 64
 
@@ -320,31 +320,54 @@ class JackMidiOut(_JackPort):
             log.warning("the JACK server ran no cycle for %.1f s: the last messages may not have left", DRAIN_LIMIT_S)
 
 
+class ArrivalClock:
+    """Arrival times of queued messages from rtmidi's gaps between them (taken in JACK's process thread).
+
+    The gaps add up to a clock of the port's own; its offset from ``time.monotonic`` is not known, but each
+    message arrived before the moment it was read, so the smallest (read time - port clock) seen so far is
+    the offset, to within how late the quickest read came.
+    """
+
+    def __init__(self) -> None:
+        self._clock = 0.0
+        self._offset: float | None = None
+
+    def stamp(self, queued: list[tuple[bytes, float]], read_at: float) -> list[tuple[float, bytes]]:
+        on_port_clock = []
+        for message, gap in queued:
+            self._clock += gap
+            on_port_clock.append((self._clock, message))
+        if on_port_clock:
+            latest = read_at - on_port_clock[-1][0]
+            self._offset = latest if self._offset is None else min(self._offset, latest)
+        offset = self._offset or 0.0
+        return [(clock + offset, message) for clock, message in on_port_clock]
+
+
 class JackMidiIn(_JackPort):
-    """A JACK MIDI input port; :meth:`receive` returns (monotonic arrival time, message bytes) in order."""
+    """A JACK MIDI input port; :meth:`receive` returns (monotonic arrival time, message bytes) in order.
+
+    No Python callback runs in JACK's process thread (it would wait there for the GIL, and a server in
+    synchronous mode stalls the whole graph, audio included, while it waits): rtmidi queues what arrives
+    with the time since the previous message, and :meth:`receive` turns those into arrival times.
+    """
 
     is_output = False
-
-    def __init__(self, name: str, connect: Sequence[str] = ()) -> None:
-        self._received: deque[tuple[float, bytes]] = deque(maxlen=100_000)
-        super().__init__(name, connect)
+    _arrivals: ArrivalClock  # a new one with each rtmidi client: the gaps start again
 
     def _open_midi(self) -> Any:
         rtmidi = _rtmidi()
-        midi_in = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=self.name)
+        midi_in = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=self.name, queue_size_limit=INPUT_QUEUE)
         midi_in.ignore_types(sysex=False, timing=False, active_sense=True)  # MTC is SysEx and timing
-        midi_in.set_callback(self._on_message)
         midi_in.open_virtual_port(self.name)
+        self._arrivals = ArrivalClock()
         return midi_in
 
-    def _on_message(self, event: tuple[list[int], float], _data: object) -> None:
-        self._received.append((time.monotonic(), bytes(event[0])))
-
     def receive(self) -> list[tuple[float, bytes]]:
-        messages = []
-        while self._received:
-            messages.append(self._received.popleft())
-        return messages
+        queued = []
+        while self._midi is not None and (event := self._midi.get_message()) is not None:
+            queued.append((bytes(event[0]), float(event[1])))
+        return self._arrivals.stamp(queued, time.monotonic())
 
     def send(self, message: bytes) -> bool:
         raise DeviceError("a MIDI input port cannot send")

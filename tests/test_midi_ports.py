@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.errors import DeviceError
-from bridge.midi_ports import JOIN_QUIET_S, JOIN_WAIT_S, RECONNECT_INTERVAL_S, MidiSink, open_port
+from bridge.midi_ports import JOIN_QUIET_S, JOIN_WAIT_S, RECONNECT_INTERVAL_S, ArrivalClock, MidiSink, open_port
 from bridge.types import NoteEdge, NoteOff, NoteOn
 from tests.peers.jack import WAIT_S, JackServer, at_least, ends_with, jack, midi_dump, mido_input
 from tests.test_live import assert_paired, hex_to_edges
@@ -253,3 +253,17 @@ def test_a_receiver_jack_will_not_connect_never_cuts_the_notes_short(jack: JackS
     sink.close()
     expected += [f"80 {pitch:02X} 00", "B0 40 00", "B0 7B 00"]
     assert mido_in.finish(ends_with("B0 7B 00")) == expected
+
+
+def test_an_input_dates_its_messages_from_the_gaps_between_them() -> None:
+    """Messages truly arrive at 100.000, 100.010 and 100.020 s; reads come 5 ms and then 0.1 ms late. The first
+    read can only bound the offset; the quicker one pins it, and the order and bytes are kept."""
+    clock = ArrivalClock()
+    first = clock.stamp([(b"\xf1\x00", 0.0), (b"\xf1\x10", 0.010)], read_at=100.015)
+    assert [message for _, message in first] == [b"\xf1\x00", b"\xf1\x10"]
+    assert [t for t, _ in first] == pytest.approx([100.005, 100.015], abs=1e-9)
+    assert clock.stamp([], read_at=100.017) == []
+    later = clock.stamp([(b"\xf1\x20", 0.010)], read_at=100.0201)
+    assert later == [(pytest.approx(100.0201, abs=1e-9), b"\xf1\x20")]
+    again = clock.stamp([(b"\xf1\x30", 0.010)], read_at=100.04)  # a slow read does not undo what was learnt
+    assert again[0][0] == pytest.approx(100.0301, abs=1e-9)

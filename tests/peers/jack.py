@@ -87,7 +87,12 @@ def stop_process(process: subprocess.Popen[str] | subprocess.Popen[bytes], timeo
 
 
 class JackServer:
-    """``jackd -n NAME -d dummy``; JACK_DEFAULT_SERVER is set for this process and its children.
+    """``jackd -S -n NAME -d dummy``; JACK_DEFAULT_SERVER is set for this process and its children.
+
+    Synchronous mode (``-S``): each cycle waits for every client, so a receiver or sender that the OS runs
+    late (a loaded CI machine) still gets every message once. In JACK2's default asynchronous mode a client
+    that misses its cycle loses MIDI events or reads the previous cycle's again, which would fail the tests
+    that compare what a receiver heard with what we sent, for reasons outside the code under test.
 
     One name per test process: JACK keeps a registry of at most 8 servers in shared memory, and a
     server killed with SIGKILL leaves its entry until a server of the same name starts again. The
@@ -104,7 +109,8 @@ class JackServer:
         os.environ["JACK_DEFAULT_SERVER"] = self.name
 
     def start(self) -> None:
-        self.process = subprocess.Popen(["jackd", "-n", self.name, "-d", "dummy", "-r", "48000", "-p", "256"],
+        self.process = subprocess.Popen(["jackd", "-S", "-t", "2000", "-n", self.name, "-d", "dummy", "-r", "48000",
+                                         "-p", "256"],
                                         stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + WAIT_S
         while subprocess.run(["jack_lsp"], capture_output=True, timeout=WAIT_S).returncode != 0:

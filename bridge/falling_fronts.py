@@ -133,8 +133,10 @@ class _Edge:
 
 
 def find_fronts(dist: NDArray[np.float32] | NDArray[np.float64], luma: NDArray[np.float32] | NDArray[np.float64],
-                threshold: float, ratio: float, band: FloatArray | None = None,
-                label_rows: int = 0) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_]]:
+                threshold: float, ratio: float, band: FloatArray | None = None, label_rows: int = 0,
+                absolute: NDArray[np.float32] | NDArray[np.float64] | None = None,
+                light: NDArray[np.bool_] | None = None) -> tuple[NDArray[np.intp], NDArray[np.float64],
+                                                                 NDArray[np.bool_]]:
     """Bar fronts in a band (row 0 next to the keys): rows where, going up the column, bar starts (the median
     of three rows of ``dist[K, R]``, each cell's distance from its empty look, above ``threshold``) above a row
     whose ``luma[K, R]`` (brightness change from the empty look) is under ``ratio`` times the bar's, and no
@@ -149,8 +151,19 @@ def find_fronts(dist: NDArray[np.float32] | NDArray[np.float64], luma: NDArray[n
     if n_rows < 5:
         return np.zeros(0, np.intp), np.zeros(0), np.zeros(0, bool)
     level = _median_of_next3(luma)  # rows r..r+2 for r = 1..R-3
-    rise = (_median_of_next3(dist) > threshold) & (luma[:, :-3] < ratio * level)  # row r-1 darker
+    bar = _median_of_next3(dist) > threshold
+    rise = bar & (luma[:, :-3] < ratio * level)  # row r-1 darker
     rise &= ~(_brightest_below(luma[:, :-3]) > BRIGHTER_BELOW * level)
+    if light is not None and absolute is not None:
+        # over a light background a bar is darker than it, its outline darker still, and a gradient bar's darker
+        # half differs more from it: under a front lies background (no bar) or an outline darker than the bar
+        # (and the bar reaches three rows up: the median of the top outline, the anti-aliased row above it and the
+        # background is bar, darker than the bar's body below it)
+        below_darker = absolute[:, :-3] < ratio * _median_of_next3(absolute)
+        on_light = light[:, :-3]
+        light_rise = bar & (dist[:, 3:] > threshold) & ((dist[:, :-3] < threshold) | below_darker)
+        rise[on_light] = light_rise[on_light]
+        rise &= on_light == light[:, 1:-2]  # not where the background turns light (a dark case below a light page)
     rise[:, 1:] &= ~rise[:, :-1]  # the lowest row of a rise (an anti-aliased edge rises over two rows)
     keys, index = np.nonzero(rise)
     letters = np.zeros(len(keys), bool)

@@ -55,6 +55,7 @@ JUMP_FRAMES = 2.5
 # and, once the speed is known from fronts, shows a bar falling onto the key only if it came down at that speed within
 # this share: a hand reaching for a key also comes down its column (hybrid 1080p60, miditest 27: 6 false notes in 20 s)
 FOLLOW_SPEED_AGREEMENT = 0.5
+LIGHT_BACKGROUND = 0.6  # normalised luma of the empty band above which bars fall over a light background
 MIN_REPEAT_S = 0.04  # a front reaching a key this soon after its note started is that note's own front
 RELEASE_FRAMES = 2.0  # a key that went dark this close to its bar's tail arriving was released, not re-struck
 TAIL_LATE_FRAMES = 2.0  # a note still sounding this long after its bar's tail reached the keys ends there
@@ -164,6 +165,9 @@ class Tracker:
         self.already: set[int] = set()  # keys lit when the video became readable: notes whose start was not seen
         self.readable = False  # whether the sample before was readable (and read)
         self.glow = GlowWatch(points)
+        # band cells whose empty look is light (a light theme: bars darker than it), and whether there are any
+        self.light_cells = np.zeros((n_keys, points.n_rows), bool)
+        self.light = False
 
     def push(self, t: float, sample: FrameSample) -> None:
         if len(self.frame_dt) < 50 and t > self.last_t:
@@ -205,6 +209,7 @@ class Tracker:
                                             self.settings.bar_threshold)
         covered = ~known & lit_all_along[:, None]  # above a key lit all along: the other keys' look
         self.band_ref[covered] = _typical_looks(self.band_ref, self.points.black)[covered]
+        self._note_light_cells()
         self.learned = True
         pending, self.pending = self.pending, []
         for (before, _), (t, sample) in zip([pending[0], *pending[:-1]], pending, strict=True):
@@ -376,9 +381,15 @@ class Tracker:
         self.fronts.expect((self.points.n_rows - self.points.hit_row) / (speed * self.sample_interval),
                            all_frames=every_frame(self.sample_interval, self.step))
         luma = np.abs(band_diff[busy] @ LUMA)
+        light = self.light_cells[busy] if self.light else None
+        absolute = band[busy] @ LUMA if self.light else None
         keys, edges, letters = find_fronts(band_dist[busy], luma, self.settings.bar_threshold,
-                                           self.settings.front_ratio, band[busy], self.label_rows)
-        self.fronts.see(t, busy[keys], edges, band, speed, self.step, self.gap, dip_luma(luma, keys, edges), letters)
+                                           self.settings.front_ratio, band[busy], self.label_rows, absolute, light)
+        dips = dip_luma(luma, keys, edges)
+        if absolute is not None and light is not None:  # over a light background, darker below is less bright
+            on_light = light[keys, edges.astype(np.intp)]
+            dips[on_light] = dip_luma(absolute, keys, edges)[on_light]
+        self.fronts.see(t, busy[keys], edges, band, speed, self.step, self.gap, dips, letters)
         self.next_fronts = {}
         for key, front in self.fronts.arrived(t + self.step / 2):  # the frame nearest its arrival shows it
             when = front.arrival
@@ -510,6 +521,11 @@ class Tracker:
         self.relearned_at = t
         looks, known = _empty_looks(np.array(self.remembered), self.points.black, self.settings.bar_threshold)
         self.band_ref[known] = looks[known]
+        self._note_light_cells()
+
+    def _note_light_cells(self) -> None:
+        self.light_cells = (self.band_ref @ LUMA) > LIGHT_BACKGROUND
+        self.light = bool(self.light_cells.any())
 
     def close(self) -> None:
         if not self.learned and self.pending:

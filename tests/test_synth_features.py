@@ -220,6 +220,30 @@ def test_score_lines_fall_with_the_bars_or_stand_at_each_octave() -> None:
         RenderConfig(style="synthesia", score_lines="beats")
 
 
+def test_a_light_theme_puts_the_bars_on_a_pale_page_darker_than_it() -> None:
+    """vmb synth --theme light: the background behind the bars is white to pale grey, and the bars (and score lines)
+    are darker than it; the keyboard and the bars are those of the dark render of the same seed."""
+    notes = [Note(0.0, 1.1, 60, 90)]
+    looks = {}
+    for theme in ("dark", "light"):
+        config = RenderConfig(style="synthesia", seed=5, size=(640, 360), fps=10, duration=1.1, theme=theme,
+                              score_lines="measures")
+        scene, frames, _ = render_frames(notes, config)
+        from bridge.synth.bars import FELT_Y_MM, bar_span_mm
+        span = bar_span_mm(scene.homography, scene.layout)  # the height the bars fall in 2.5 s
+        x0, x1 = scene.layout.x_range_mm(60)
+        # at 0.5 s the bar stands on its key and reaches 0.6 s of fall above it; the page is seen above the case
+        far, bar = apply_homography(scene.homography, np.array([[x1 + 60.0, FELT_Y_MM - 0.7 * span],
+                                                                  [(x0 + x1) / 2, FELT_Y_MM - 0.15 * span]]))
+        image = list(frames)[5].astype(np.float32).mean(axis=2)  # 0.5 s: the bar stands on its key
+        looks[theme] = (image[round(far[1]), round(far[0])], image[round(bar[1]), round(bar[0])])
+    (dark_page, dark_bar), (light_page, light_bar) = looks["dark"], looks["light"]
+    assert dark_page < 60 < light_page - 150 and light_page > 200
+    assert abs(light_bar - dark_bar) < 12 and light_bar < light_page - 60
+    with pytest.raises(VmbError, match="theme"):
+        RenderConfig(style="synthesia", theme="sepia")
+
+
 def test_benchmark_item_renders_byte_for_byte_the_same(tmp_path: Path) -> None:
     item = benchmark_set.plan(tmp_path / "a", duration=1.0)[3]
     tiny = benchmark_set.Setup("tiny", SMALL, 15.0)

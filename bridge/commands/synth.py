@@ -10,7 +10,7 @@ from bridge.errors import InputFileError, VmbError
 from bridge.geometry import STANDARD_SIZES
 from bridge.synth import STYLE_NAMES, RenderConfig, render_to_files
 from bridge.synth.notes_io import read_notes
-from bridge.synth.style import NOTE_NAME_LOOKS, SCORE_LINES
+from bridge.synth.style import NOTE_NAME_LOOKS, SCORE_LINES, THEMES
 
 NAME = "synth"
 HELP = "render a MIDI file into a synthetic piano-playing video (H.264 mp4) with per-frame labels (.npz)"
@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--note-names", choices=NOTE_NAME_LOOKS,
                         help="write note names in the falling bars (synthesia and hybrid styles): leading moves each "
                         "with its bar's front, held keeps it above the keys while the note sounds (default: none)")
+    parser.add_argument("--theme", choices=THEMES, default="dark",
+                        help="the background behind the falling bars (synthesia and hybrid styles): dark, or light "
+                        "(a white to pale grey page, the bars darker than it); default dark")
     parser.add_argument("--score-lines", choices=SCORE_LINES,
                         help="lines behind the falling bars (synthesia and hybrid styles): a line across the keyboard "
                         "at each measure (every 2 s) falling with the bars, still lines at each C and F, or both "
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     config = RenderConfig(style=args.style, seed=args.seed, size=args.size, fps=args.fps, start=args.start,
                           duration=args.duration, n_keys=args.keys, vfr=args.vfr,
                           hands_from_channels=args.hands_from_channels, note_names=args.note_names or "",
-                          score_lines=args.score_lines or "")
+                          score_lines=args.score_lines or "", theme=args.theme)
     midi_out = args.midi_out or args.output.with_suffix(".mid")
     if midi_out.resolve() == args.midi.resolve():
         if args.midi_out is not None:

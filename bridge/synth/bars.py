@@ -29,6 +29,7 @@ NAME_WIDTH = 0.6  # a note name's width as a share of its bar's (a sharp's two c
 NAME_MARGIN = 0.25  # its gap to the bar's front, as a share of the bar's width
 MEASURE_S = 2.0  # score lines: a measure line every 2 s from the clip's first frame (4/4 at 120 bpm)
 LINE_COLOUR = (72, 72, 72)  # grey on the dark background
+LIGHT_LINE_SHADE = 0.82  # on a light background: a grey this much darker than it
 
 
 def bar_span_mm(homography: NDArray[np.float64], layout: KeyLayout) -> float:
@@ -104,8 +105,10 @@ class BarPainter:
             return
         pixels = apply_homography(self.homography, np.array(ends).reshape(-1, 2)).reshape(-1, 2, 2)
         thickness = max(1, round(img.shape[0] / 720))
+        light = self.style.theme == "light"
+        colour = scale_colour(self.style.background_colour, LIGHT_LINE_SHADE) if light else LINE_COLOUR
         for (x0, y0), (x1, y1) in np.round(pixels * 16).astype(np.int64).tolist():
-            cv2.line(img, (x0, y0), (x1, y1), LINE_COLOUR, thickness, cv2.LINE_AA, shift=4)
+            cv2.line(img, (x0, y0), (x1, y1), colour, thickness, cv2.LINE_AA, shift=4)
 
     def _bar(self, img: Image, quad: NDArray[np.float64], colour: BGR) -> None:
         fixed = np.round(quad * 16).astype(np.int32)

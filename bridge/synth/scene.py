@@ -12,7 +12,16 @@ from bridge.errors import VmbError
 from bridge.geometry import N_PIANO_KEYS, STANDARD_SIZES, KeyLayout
 from bridge.synth import hands as hand_model
 from bridge.synth.camera import plane_to_image
-from bridge.synth.style import NOTE_NAME_LOOKS, SCORE_LINES, STYLE_NAMES, StyleParams, sample_style, style_rng
+from bridge.synth.style import (
+    NOTE_NAME_LOOKS,
+    SCORE_LINES,
+    STYLE_NAMES,
+    THEMES,
+    StyleParams,
+    light_background,
+    sample_style,
+    style_rng,
+)
 from bridge.synth.video import vfr_timestamps
 from bridge.types import Note, PianoRoll
 
@@ -35,6 +44,7 @@ class RenderConfig:
     hands_from_channels: bool = False  # channel 0 is the left hand, any other the right (else: a fingering model)
     note_names: str = ""  # note names in the falling bars (styles with bars): one of NOTE_NAME_LOOKS, or "" none
     score_lines: str = ""  # lines behind the falling bars (styles with bars): one of SCORE_LINES, or "" none
+    theme: str = "dark"  # the background behind the falling bars (styles with bars): one of THEMES
 
     def __post_init__(self) -> None:
         width, height = self.size
@@ -51,6 +61,8 @@ class RenderConfig:
             raise VmbError(f"unknown note-name look {self.note_names!r}: use one of {', '.join(NOTE_NAME_LOOKS)}")
         if self.score_lines and self.score_lines not in SCORE_LINES:
             raise VmbError(f"unknown score lines {self.score_lines!r}: use one of {', '.join(SCORE_LINES)}")
+        if self.theme not in THEMES:
+            raise VmbError(f"unknown theme {self.theme!r}: use one of {', '.join(THEMES)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +149,8 @@ def build_scene(notes: Sequence[Note], config: RenderConfig) -> Scene:
     style = sample_style(config.style, config.seed)
     if config.note_names or config.score_lines:
         style = replace(style, note_names=config.note_names, score_lines=config.score_lines)
+    if config.theme == "light" and style.bars:
+        style = replace(style, theme="light", background_colour=light_background(config.style, config.seed))
     rng = style_rng(config.style + "/layout", config.seed)
     layout = _choose_layout(notes, config, rng)
     homography = plane_to_image(layout, config.size, style.fill, style.centre_y, style.tilt_deg, style.roll_deg,

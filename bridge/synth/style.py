@@ -22,6 +22,8 @@ NOTE_NAME_LOOKS = ("leading", "held")  # a bar's note name moves with its front 
 # score lines behind the bars: horizontal lines at each measure falling with them, vertical lines at each octave's C
 # and F, or both (as MIDI visualizers draw them)
 SCORE_LINES = ("measures", "octaves", "both")
+# the background behind the bars: dark (most tutorials) or light (a white or pale grey page, bars darker than it)
+THEMES = ("dark", "light")
 BRANDS = ("HARMONIA", "STELLAR", "KLANGWERK", "AURELIO", "NORDHAUS", "VELLUTO", "ORPHEA", "MERIDIAN")
 
 
@@ -70,6 +72,7 @@ class StyleParams:
     bar_look: str = "solid"
     note_names: str = ""  # note names written in the bars: "" none, or one of NOTE_NAME_LOOKS
     score_lines: str = ""  # lines behind the bars: "" none, or one of SCORE_LINES
+    theme: str = "dark"  # one of THEMES
     glow: bool = False
     particles: bool = False
     fade_in_s: float = 0.0
@@ -160,6 +163,13 @@ def _bars(name: str, rng: np.random.Generator) -> dict[str, Any]:
         "title": _TITLES[int(rng.integers(len(_TITLES)))] if rng.random() < 0.4 else "",
         "watermark": _WATERMARKS[int(rng.integers(len(_WATERMARKS)))] if rng.random() < 0.5 else "",
     }
+
+
+def light_background(name: str, seed: int) -> BGR:
+    """A light theme's background: white to pale grey, a little warm or cool (drawn apart from the style's other
+    draws, so a light render differs from the dark one of the same seed in its background only)."""
+    rng = style_rng(name + "/light", seed)
+    return _colour(rng, (int(rng.integers(215, 250)),) * 3, 6)
 
 
 def sample_style(name: str, seed: int) -> StyleParams:

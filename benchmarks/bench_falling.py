@@ -217,11 +217,12 @@ def reference_frames_table(workdir: Path, fast_clips: Sequence[Clip]) -> list[st
     return lines
 
 
-def ordinary_config(style: str, index: int, note_names: str = "", score_lines: str = "") -> RenderConfig:
+def ordinary_config(style: str, index: int, note_names: str = "", score_lines: str = "",
+                    theme: str = "dark") -> RenderConfig:
     """The ordinary clip of the ``index``-th miditest file: its first SECONDS, the FORMATS in turn, seed ``index``."""
     width, height, fps = FORMATS[index % len(FORMATS)]
     return RenderConfig(style=style, seed=index, size=(width, height), fps=fps, start=0.0, duration=SECONDS,
-                        note_names=note_names, score_lines=score_lines)
+                        note_names=note_names, score_lines=score_lines, theme=theme)
 
 
 def _note_weighted(rows: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -269,6 +270,14 @@ def score_lines_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
                "measure, falling with the bars, and still lines at each C and F; the clips above; note-weighted):")
     return _overlay_table(workdir, midis, heading, "lines",
                           lambda style, index: (ordinary_config(style, index, score_lines="both"), ""))
+
+
+def light_theme_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
+    """The ordinary clips over a light background (RenderConfig.theme): bars darker than the page behind them."""
+    heading = ("Over a light background (`vmb synth --theme light`: a white to pale grey page behind the bars, in "
+               "`hybrid` the room behind the keyboard; the clips above; note-weighted):")
+    return _overlay_table(workdir, midis, heading, "light",
+                          lambda style, index: (ordinary_config(style, index, theme="light"), ""))
 
 
 FULL_HD_PIECES = ("5", "10", "21", "23", "27")  # miditest files rendered at 1920x1080@60 (seed: their index)
@@ -348,6 +357,7 @@ def run(workdir: Path) -> list[str]:
                      f"{sum(r['false_in_fades'] for r in rows):.0f} | |")
     lines += ["", *note_names_table(workdir, midis)]
     lines += ["", *score_lines_table(workdir, midis)]
+    lines += ["", *light_theme_table(workdir, midis)]
     lines += ["", *repeats_table(workdir)]
     notes = read_midi(midis[0]).notes
     clip = render_clip(workdir, "speed_1080p60", notes, RenderConfig(style="synthesia", seed=3, size=(1920, 1080),

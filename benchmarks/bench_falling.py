@@ -218,11 +218,11 @@ def reference_frames_table(workdir: Path, fast_clips: Sequence[Clip]) -> list[st
 
 
 def ordinary_config(style: str, index: int, note_names: str = "", score_lines: str = "",
-                    theme: str = "dark") -> RenderConfig:
+                    theme: str = "dark", bar_corners: float = 0.0) -> RenderConfig:
     """The ordinary clip of the ``index``-th miditest file: its first SECONDS, the FORMATS in turn, seed ``index``."""
     width, height, fps = FORMATS[index % len(FORMATS)]
     return RenderConfig(style=style, seed=index, size=(width, height), fps=fps, start=0.0, duration=SECONDS,
-                        note_names=note_names, score_lines=score_lines, theme=theme)
+                        note_names=note_names, score_lines=score_lines, theme=theme, bar_corners=bar_corners)
 
 
 def _note_weighted(rows: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -278,6 +278,17 @@ def light_theme_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
                "`hybrid` the room behind the keyboard; the clips above; note-weighted):")
     return _overlay_table(workdir, midis, heading, "light",
                           lambda style, index: (ordinary_config(style, index, theme="light"), ""))
+
+
+ROUNDED_CORNERS = 0.3  # the corner radius of the rounded-bars table, a share of a bar's width
+
+
+def rounded_corners_table(workdir: Path, midis: Sequence[Path]) -> list[str]:
+    """The ordinary clips with rounded bar corners (RenderConfig.bar_corners), as modern visualizers draw them."""
+    heading = (f"With rounded bar corners (`vmb synth --bar-corners {ROUNDED_CORNERS}`: quarter circles of "
+               f"{ROUNDED_CORNERS} of a bar's width; the clips above; note-weighted):")
+    return _overlay_table(workdir, midis, heading, "rounded",
+                          lambda style, index: (ordinary_config(style, index, bar_corners=ROUNDED_CORNERS), ""))
 
 
 FULL_HD_PIECES = ("5", "10", "21", "23", "27")  # miditest files rendered at 1920x1080@60 (seed: their index)
@@ -358,6 +369,7 @@ def run(workdir: Path) -> list[str]:
     lines += ["", *note_names_table(workdir, midis)]
     lines += ["", *score_lines_table(workdir, midis)]
     lines += ["", *light_theme_table(workdir, midis)]
+    lines += ["", *rounded_corners_table(workdir, midis)]
     lines += ["", *repeats_table(workdir)]
     notes = read_midi(midis[0]).notes
     clip = render_clip(workdir, "speed_1080p60", notes, RenderConfig(style="synthesia", seed=3, size=(1920, 1080),

@@ -244,6 +244,31 @@ def test_a_light_theme_puts_the_bars_on_a_pale_page_darker_than_it() -> None:
         RenderConfig(style="synthesia", theme="sepia")
 
 
+def test_bar_corners_round_the_bars_ends() -> None:
+    """vmb synth --bar-corners R: quarter circles of R times the bar's width at its corners, as modern visualizers
+    draw them: just inside a corner is background, the bar's middle is bar; square by default."""
+    seed = next(s for s in range(300) if not (p := sample_style("synthesia", s)).fade_in_s and not p.glow
+                and p.bar_look == "solid" and not p.watermark and not p.title)
+    looks = {}
+    for corners in (0.0, 0.5):
+        config = RenderConfig(style="synthesia", seed=seed, size=(1280, 720), fps=10, duration=1.1,
+                              bar_corners=corners)
+        scene, frames, _ = render_frames([Note(0.9, 1.1, 60, 90)], config)
+        from bridge.synth.bars import BAR_SECONDS, FELT_Y_MM, bar_span_mm
+        speed = bar_span_mm(scene.homography, scene.layout) / BAR_SECONDS
+        left, right = scene.layout.x_range_mm(60)
+        bottom = FELT_Y_MM - 0.9 * speed  # at 0 s the bar's front is 0.9 s of fall above the keys
+        top = bottom - 0.2 * speed
+        corner, middle = apply_homography(scene.homography, np.array([[left + 1.6, bottom - 1.6],
+                                                                      [(left + right) / 2, (top + bottom) / 2]]))
+        image = next(iter(frames)).astype(np.float32)
+        looks[corners] = [image[round(y), round(x)].max() for x, y in (corner, middle)]
+    (square_corner, square_middle), (round_corner, round_middle) = looks[0.0], looks[0.5]
+    assert square_middle > 100 and round_middle > 100 and square_corner > 100 and round_corner < 50
+    with pytest.raises(VmbError, match="corner"):
+        RenderConfig(style="synthesia", bar_corners=0.8)
+
+
 def test_benchmark_item_renders_byte_for_byte_the_same(tmp_path: Path) -> None:
     item = benchmark_set.plan(tmp_path / "a", duration=1.0)[3]
     tiny = benchmark_set.Setup("tiny", SMALL, 15.0)

@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--theme", choices=THEMES, default="dark",
                         help="the background behind the falling bars (synthesia and hybrid styles): dark, or light "
                         "(a white to pale grey page, the bars darker than it); default dark")
+    parser.add_argument("--bar-corners", type=float, default=0.0, metavar="RADIUS",
+                        help="round the falling bars' corners (synthesia and hybrid styles): the radius as a share of "
+                        "a bar's width, 0 to 0.5 (default 0: square)")
     parser.add_argument("--score-lines", choices=SCORE_LINES,
                         help="lines behind the falling bars (synthesia and hybrid styles): a line across the keyboard "
                         "at each measure (every 2 s) falling with the bars, still lines at each C and F, or both "
@@ -68,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     config = RenderConfig(style=args.style, seed=args.seed, size=args.size, fps=args.fps, start=args.start,
                           duration=args.duration, n_keys=args.keys, vfr=args.vfr,
                           hands_from_channels=args.hands_from_channels, note_names=args.note_names or "",
-                          score_lines=args.score_lines or "", theme=args.theme)
+                          score_lines=args.score_lines or "", theme=args.theme,
+                          bar_corners=args.bar_corners)
     midi_out = args.midi_out or args.output.with_suffix(".mid")
     if midi_out.resolve() == args.midi.resolve():
         if args.midi_out is not None:

@@ -30,6 +30,7 @@ NAME_MARGIN = 0.25  # its gap to the bar's front, as a share of the bar's width
 MEASURE_S = 2.0  # score lines: a measure line every 2 s from the clip's first frame (4/4 at 120 bpm)
 LINE_COLOUR = (72, 72, 72)  # grey on the dark background
 LIGHT_LINE_SHADE = 0.82  # on a light background: a grey this much darker than it
+CORNER_POINTS = 7  # points along each rounded corner of a bar
 
 
 def bar_span_mm(homography: NDArray[np.float64], layout: KeyLayout) -> float:
@@ -79,7 +80,11 @@ class BarPainter:
         pixels = apply_homography(self.homography, corners.reshape(-1, 2)).reshape(-1, 4, 2)
         target = img.copy() if self.style.bar_look == "translucent" else img
         for k, quad in enumerate(pixels):
-            self._bar(target, quad, self.colours[int(self.hands[due[k]])])
+            colour = self.colours[int(self.hands[due[k]])]
+            if self.style.bar_corners > 0:
+                self._rounded_bar(target, (left[k], right[k], top[k], bottom[k]), colour)
+            else:
+                self._bar(target, quad, colour)
         if target is not img:
             cv2.addWeighted(target, 0.7, img, 0.3, 0.0, dst=img)
         if self.style.note_names:
@@ -120,6 +125,36 @@ class BarPainter:
         else:
             cv2.fillPoly(img, [fixed], colour, cv2.LINE_AA, shift=4)
         cv2.polylines(img, [fixed], True, scale_colour(colour, 0.5), 1, cv2.LINE_AA, shift=4)
+
+    def _rounded_bar(self, img: Image, rect: tuple[float, float, float, float], colour: BGR) -> None:
+        """A bar with rounded corners (``rect``: left, right, top and bottom on the plane, mm), as the quad of
+        :meth:`_bar` is drawn: a gradient bar's lower half brighter, then the darker outline."""
+        left, right, top, bottom = rect
+        outline = self._outline(left, right, top, bottom, True)
+        if self.style.bar_look == "gradient":
+            cv2.fillPoly(img, [outline], scale_colour(colour, 0.65), cv2.LINE_AA, shift=4)
+            lower = self._outline(left, right, (top + bottom) / 2.0, bottom, False)
+            cv2.fillPoly(img, [lower], colour, cv2.LINE_AA, shift=4)
+        else:
+            cv2.fillPoly(img, [outline], colour, cv2.LINE_AA, shift=4)
+        cv2.polylines(img, [outline], True, scale_colour(colour, 0.5), 1, cv2.LINE_AA, shift=4)
+
+    def _outline(self, left: float, right: float, top: float, bottom: float, round_top: bool) -> NDArray[np.int32]:
+        """Image points (1/16 pixel) around a plane rectangle whose corners are quarter circles of
+        ``style.bar_corners`` times its width (at most half its height); the top corners square unless
+        ``round_top``."""
+        radius = min(self.style.bar_corners * (right - left), (bottom - top) / 2.0)
+        quarter = np.linspace(0.0, np.pi / 2.0, CORNER_POINTS)
+        arc = np.column_stack([np.cos(quarter), np.sin(quarter)]) * radius
+        bottom_right = np.array([right - radius, bottom - radius]) + arc
+        bottom_left = (np.array([left + radius, bottom - radius]) + arc * [-1.0, 1.0])[::-1]
+        if round_top:
+            top_left = np.array([left + radius, top + radius]) - arc
+            top_right = (np.array([right - radius, top + radius]) + arc * [1.0, -1.0])[::-1]
+        else:
+            top_left, top_right = np.array([[left, top]]), np.array([[right, top]])
+        plane = np.concatenate([bottom_right, bottom_left, top_left, top_right])
+        return np.asarray(np.round(apply_homography(self.homography, plane) * 16), dtype=np.int32)
 
     def _name(self, img: Image, index: int, t: float) -> None:
         """The note's name in white near its bar's front, hidden behind the keyboard once it passes the felt."""

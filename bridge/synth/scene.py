@@ -45,6 +45,7 @@ class RenderConfig:
     note_names: str = ""  # note names in the falling bars (styles with bars): one of NOTE_NAME_LOOKS, or "" none
     score_lines: str = ""  # lines behind the falling bars (styles with bars): one of SCORE_LINES, or "" none
     theme: str = "dark"  # the background behind the falling bars (styles with bars): one of THEMES
+    bar_corners: float = 0.0  # the bars' corner radius as a share of their width (0 to 0.5; 0: square)
 
     def __post_init__(self) -> None:
         width, height = self.size
@@ -63,6 +64,9 @@ class RenderConfig:
             raise VmbError(f"unknown score lines {self.score_lines!r}: use one of {', '.join(SCORE_LINES)}")
         if self.theme not in THEMES:
             raise VmbError(f"unknown theme {self.theme!r}: use one of {', '.join(THEMES)}")
+        if not 0.0 <= self.bar_corners <= 0.5:
+            raise VmbError(f"bar corner radius {self.bar_corners} is out of range: give 0 (square) to 0.5 (round "
+                           "ends), a share of the bar's width")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +153,8 @@ def build_scene(notes: Sequence[Note], config: RenderConfig) -> Scene:
     style = sample_style(config.style, config.seed)
     if config.note_names or config.score_lines:
         style = replace(style, note_names=config.note_names, score_lines=config.score_lines)
+    if config.bar_corners:
+        style = replace(style, bar_corners=config.bar_corners)
     if config.theme == "light" and style.bars:
         style = replace(style, theme="light", background_colour=light_background(config.style, config.seed))
     rng = style_rng(config.style + "/layout", config.seed)

@@ -73,6 +73,7 @@ class StyleParams:
     note_names: str = ""  # note names written in the bars: "" none, or one of NOTE_NAME_LOOKS
     score_lines: str = ""  # lines behind the bars: "" none, or one of SCORE_LINES
     theme: str = "dark"  # one of THEMES
+    bar_corners: float = 0.0  # radius of the bars' rounded corners as a share of their width; 0: square
     glow: bool = False
     particles: bool = False
     fade_in_s: float = 0.0

@@ -146,7 +146,8 @@ def find_fronts(dist: NDArray[np.float32] | NDArray[np.float64], luma: NDArray[n
     half the bar's (the middle of an outline between two touching bars), and which of them are the lower edges of
     letters written in the bars (:func:`_letters`; only given the band's normalised colours ``band[K, R, 3]`` and
     ``label_rows``, the rows LABEL_MM spans): no fronts, but edges that may stand still (a watermark behind a
-    translucent bar looks like letters)."""
+    translucent bar looks like letters). Where ``light[K, R]`` marks cells whose empty look is light, the rows
+    below those cells are read by ``absolute[K, R]``, the cells' brightness (see the comment there)."""
     n_rows = dist.shape[1]
     if n_rows < 5:
         return np.zeros(0, np.intp), np.zeros(0), np.zeros(0, bool)

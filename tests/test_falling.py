@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from bridge.cli import main
 from bridge.errors import CalibrationError, VideoError
 from bridge.falling import FallingResult, is_falling_notes_video, part_colour_names, transcribe_falling
 from bridge.falling_fronts import Front
@@ -178,6 +179,18 @@ def test_bars_over_a_light_background_are_read_as_over_a_dark_one(tmp_path: Path
     found = transcribe_falling(VideoFileSource(tmp_path / "v.mp4"), true_geometry(labels)).notes
     scores = score(reference, found)
     assert scores.onset_50ms.f1 >= 0.97 and scores.onset_offset_50ms.f1 >= 0.95
+
+
+def test_the_whole_command_reads_a_light_themed_tutorial_by_itself(tmp_path: Path, shared_data: Path) -> None:
+    """vmb transcribe with nothing but the video: the keyboard under a pale page is found, the falling method is
+    chosen, and the notes come out as in the dark video."""
+    notes = read_midi(shared_data / "midi" / "miditest" / "10.mid").notes
+    config = RenderConfig(style="synthesia", seed=5, size=(640, 360), fps=30, duration=8.0, theme="light")
+    render_to_files(notes, config, tmp_path / "v.mp4", None)
+    assert main(["transcribe", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "v.mid")]) == 0
+    reference = [Note(n.start, n.end, n.pitch) for n in build_scene(notes, config).notes if n.start < 7.9]
+    found = [Note(n.start, n.end, n.pitch) for n in read_midi(tmp_path / "v.mid").notes]
+    assert score(reference, found).onset_50ms.f1 >= 0.95
 
 
 def test_note_names_in_the_bars_do_not_make_a_part(tmp_path: Path, shared_data: Path) -> None:

@@ -165,9 +165,8 @@ class Tracker:
         self.already: set[int] = set()  # keys lit when the video became readable: notes whose start was not seen
         self.readable = False  # whether the sample before was readable (and read)
         self.glow = GlowWatch(points)
-        # band cells whose empty look is light (a light theme: bars darker than it), and whether there are any
+        # band cells whose empty look is light (a light theme: bars darker than it)
         self.light_cells = np.zeros((n_keys, points.n_rows), bool)
-        self.light = False
 
     def push(self, t: float, sample: FrameSample) -> None:
         if len(self.frame_dt) < 50 and t > self.last_t:
@@ -381,8 +380,8 @@ class Tracker:
         self.fronts.expect((self.points.n_rows - self.points.hit_row) / (speed * self.sample_interval),
                            all_frames=every_frame(self.sample_interval, self.step))
         luma = np.abs(band_diff[busy] @ LUMA)
-        light = self.light_cells[busy] if self.light else None
-        absolute = band[busy] @ LUMA if self.light else None
+        light = self.light_cells[busy] if self.light_cells.any() else None
+        absolute = None if light is None else band[busy] @ LUMA
         keys, edges, letters = find_fronts(band_dist[busy], luma, self.settings.bar_threshold,
                                            self.settings.front_ratio, band[busy], self.label_rows, absolute, light)
         dips = dip_luma(luma, keys, edges)
@@ -525,7 +524,6 @@ class Tracker:
 
     def _note_light_cells(self) -> None:
         self.light_cells = (self.band_ref @ LUMA) > LIGHT_BACKGROUND
-        self.light = bool(self.light_cells.any())
 
     def close(self) -> None:
         if not self.learned and self.pending:
